@@ -1,0 +1,295 @@
+package schema
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+)
+
+// MaxSourceLength is the most characters (Unicode code points) that an
+// envelope's source may have.
+const MaxSourceLength = 128
+
+// DecodeOptions tells DecodeEvent what to check an envelope against and
+// how to fill in what the client left out.
+type DecodeOptions struct {
+	// Registry holds the accepted event types; nil means DefaultRegistry().
+	Registry *Registry
+	// Strict also runs the event type's Check at ingestion
+	// (EVENTFLOW_STRICT_INGEST); its payload errors join the envelope's in
+	// the *ValidationError. Its enrichment is discarded.
+	Strict bool
+	// Now is when the event was received: the Event's ReceivedAt, and its
+	// OccurredAt when the client sent no timestamp. Zero means time.Now().
+	Now time.Time
+	// NewID assigns an event_id when the client sent none; nil means
+	// uuid.New.
+	NewID func() uuid.UUID
+}
+
+// DecodeEvent decodes and checks one envelope (SPEC §5.1), a single JSON
+// object, and returns the Event it describes. It returns a *SyntaxError
+// (400) when data is not a JSON object or a top-level field has the wrong
+// JSON type, or a *ValidationError (422) with one FieldError per bad field,
+// all of them collected, when the envelope breaks a rule:
+//
+//   - event_id: optional; a UUID in canonical form (any case), not the nil
+//     UUID. Assigned with NewID when absent.
+//   - event_type: required; a type of the registry.
+//   - source: required; 1 to MaxSourceLength characters, not blank, no
+//     control characters.
+//   - timestamp: optional; RFC 3339. OccurredAt is it in UTC, and
+//     HasTimestamp is set.
+//   - payload: required; a JSON object, kept byte for byte.
+//   - metadata: optional; an object of string values.
+//
+// Payload and metadata must not contain what Postgres jsonb cannot store:
+// the NUL character (\u0000), an unpaired UTF-16 surrogate escape, or a
+// number beyond the range of Postgres numeric (such as 1e999999).
+// Unknown top-level fields are ignored, and null counts as absent.
+// CorrelationID is left empty for the caller to fill in.
+func DecodeEvent(data []byte, opts DecodeOptions) (Event, error) {
+	fields, err := parseObject(data, "an event")
+	if err != nil {
+		return Event{}, err
+	}
+	d := envelopeDecoder{fields: fields}
+	eventID, hasID := d.string("event_id")
+	eventType, hasType := d.string("event_type")
+	source, hasSource := d.string("source")
+	timestamp, hasTimestamp := d.string("timestamp")
+	metadata := d.metadata()
+	if len(d.syntax) > 0 {
+		return Event{}, &SyntaxError{Errors: d.syntax}
+	}
+
+	registry := opts.Registry
+	if registry == nil {
+		registry = DefaultRegistry()
+	}
+	now := opts.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	ev := Event{
+		Type:         eventType,
+		Source:       source,
+		ReceivedAt:   now.UTC(),
+		OccurredAt:   now.UTC(),
+		HasTimestamp: hasTimestamp,
+		Metadata:     metadata,
+	}
+
+	if hasID {
+		ev.ID = d.eventID(eventID)
+	}
+	typ, typeOK := d.eventType(eventType, hasType, registry)
+	d.source(source, hasSource)
+	if hasTimestamp {
+		ev.OccurredAt = d.timestamp(timestamp)
+	}
+	ev.Payload = d.payload()
+	d.metadataValues(metadata)
+
+	if opts.Strict && typeOK && ev.Payload != nil {
+		d.check(typ, ev.Payload)
+	}
+	if len(d.invalid) > 0 {
+		return Event{}, &ValidationError{Errors: d.invalid}
+	}
+	if !hasID {
+		newID := opts.NewID
+		if newID == nil {
+			newID = uuid.New
+		}
+		ev.ID = newID()
+	}
+	return ev, nil
+}
+
+// envelopeDecoder reads the fields of one envelope and collects what is
+// wrong with them: syntax for wrong JSON types (400), invalid for broken
+// rules (422).
+type envelopeDecoder struct {
+	fields  map[string]json.RawMessage
+	syntax  []FieldError
+	invalid []FieldError
+}
+
+func (d *envelopeDecoder) fail(field, message string) {
+	d.invalid = append(d.invalid, FieldError{Field: field, Message: message})
+}
+
+// string returns a top-level string field and whether it is present; a
+// present value that is not a string is a syntax error.
+func (d *envelopeDecoder) string(name string) (string, bool) {
+	raw := d.fields[name]
+	if isNull(raw) {
+		return "", false
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		d.syntax = append(d.syntax, FieldError{Field: name, Message: "must be a string, got " + jsonKind(raw)})
+		return "", false
+	}
+	return s, true
+}
+
+// metadata returns the metadata object, nil when it is absent or empty. A
+// value that is not an object, or an entry that is not a string, is a
+// syntax error.
+func (d *envelopeDecoder) metadata() map[string]string {
+	raw := d.fields["metadata"]
+	if isNull(raw) {
+		return nil
+	}
+	var entries map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &entries); err != nil {
+		d.syntax = append(d.syntax, FieldError{Field: "metadata", Message: "must be an object of string values, got " + jsonKind(raw)})
+		return nil
+	}
+	if len(entries) == 0 {
+		return nil
+	}
+	metadata := make(map[string]string, len(entries))
+	for _, key := range sortedKeys(entries) {
+		raw := entries[key]
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			d.syntax = append(d.syntax, FieldError{Field: "metadata." + key, Message: "must be a string, got " + jsonKind(raw)})
+			continue
+		}
+		metadata[key] = s
+	}
+	return metadata
+}
+
+// eventID parses a present event_id.
+func (d *envelopeDecoder) eventID(s string) uuid.UUID {
+	id, err := uuid.Parse(s)
+	switch {
+	// uuid.Parse also takes the forms {…}, urn:uuid:… and 32 bare hex
+	// digits; the contract is the canonical 36-character form.
+	case err != nil || len(s) != 36:
+		d.fail("event_id", "must be a UUID such as 0b6f3c1e-3f2a-4c1e-9a51-6f1f2b7c9d10")
+	case id == uuid.Nil:
+		d.fail("event_id", "must not be the nil UUID; leave event_id out to have one assigned")
+	}
+	return id
+}
+
+// eventType looks the event_type up in the registry.
+func (d *envelopeDecoder) eventType(name string, present bool, registry *Registry) (EventType, bool) {
+	switch {
+	case !present:
+		d.fail("event_type", "is required")
+		return EventType{}, false
+	case name == "":
+		d.fail("event_type", "must not be empty")
+		return EventType{}, false
+	}
+	t, ok := registry.Lookup(name)
+	if !ok {
+		d.fail("event_type", fmt.Sprintf("unknown event_type %s; registered: %s",
+			quoteShort(name), strings.Join(registry.Names(), ", ")))
+	}
+	return t, ok
+}
+
+// source checks the source.
+func (d *envelopeDecoder) source(s string, present bool) {
+	if !present {
+		d.fail("source", "is required")
+		return
+	}
+	if message := nonBlank(s); message != "" {
+		d.fail("source", message)
+		return
+	}
+	if n := utf8.RuneCountInString(s); n > MaxSourceLength {
+		d.fail("source", fmt.Sprintf("must be at most %d characters, got %d", MaxSourceLength, n))
+		return
+	}
+	if strings.ContainsFunc(s, unicode.IsControl) {
+		d.fail("source", "must not contain control characters")
+	}
+}
+
+// timestamp parses a present timestamp.
+func (d *envelopeDecoder) timestamp(s string) time.Time {
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		d.fail("timestamp", "must be an RFC 3339 time such as 2026-11-27T10:00:00Z")
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+// payload returns the raw payload when it is a JSON object jsonb can store.
+func (d *envelopeDecoder) payload() json.RawMessage {
+	raw, present := d.fields["payload"]
+	switch kind := jsonKind(raw); {
+	case !present:
+		d.fail("payload", "is required")
+	case kind != "object":
+		d.fail("payload", "must be a JSON object, got "+kind)
+	default:
+		if problem := jsonbProblem(raw); problem != "" {
+			d.fail("payload", problem)
+		}
+		return raw
+	}
+	return nil
+}
+
+// metadataValues checks that jsonb can store the metadata. Decoding has
+// turned the escapes into characters already; a lone surrogate became
+// U+FFFD, and only NUL is left to refuse.
+func (d *envelopeDecoder) metadataValues(metadata map[string]string) {
+	for _, key := range sortedKeys(metadata) {
+		switch {
+		case strings.ContainsRune(key, 0):
+			d.fail("metadata", "keys "+nulInJSON)
+		case strings.ContainsRune(metadata[key], 0):
+			d.fail("metadata."+key, nulInJSON)
+		}
+	}
+}
+
+// check runs the event type's payload rules (strict ingestion).
+func (d *envelopeDecoder) check(t EventType, payload json.RawMessage) {
+	_, err := t.Check(payload)
+	if err == nil {
+		return
+	}
+	if ve, ok := errors.AsType[*ValidationError](err); ok {
+		d.invalid = append(d.invalid, ve.Errors...)
+		return
+	}
+	d.fail("payload", err.Error())
+}
+
+// quoteShort quotes s for an error message, cut to a readable length.
+func quoteShort(s string) string {
+	const limit = 64
+	if utf8.RuneCountInString(s) <= limit {
+		return fmt.Sprintf("%q", s)
+	}
+	return fmt.Sprintf("%q…", string([]rune(s)[:limit]))
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

@@ -1,0 +1,296 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"github.com/eventflow/eventflow/schema"
+)
+
+// Postgres is the Store on PostgreSQL (sqlx over lib/pq). Its tables are
+// created by package migrations.
+type Postgres struct {
+	db *sqlx.DB
+}
+
+var _ Store = (*Postgres)(nil)
+
+// PostgresConfig configures OpenPostgres.
+type PostgresConfig struct {
+	// URL is a lib/pq connection string or postgres:// URL.
+	URL string
+	// MaxConns caps open connections; default DefaultMaxConns.
+	MaxConns int
+}
+
+// DefaultMaxConns is the default connection pool size.
+const DefaultMaxConns = 20
+
+// OpenPostgres opens a connection pool. It does not wait for the server to
+// answer: call Ping for that.
+func OpenPostgres(cfg PostgresConfig) (*Postgres, error) {
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = DefaultMaxConns
+	}
+	db, err := sqlx.Open("postgres", cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres: %w", err)
+	}
+	db.SetMaxOpenConns(cfg.MaxConns)
+	db.SetMaxIdleConns(cfg.MaxConns)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	return &Postgres{db: db}, nil
+}
+
+// DB returns the underlying pool, for migrations and tools.
+func (p *Postgres) DB() *sqlx.DB { return p.db }
+
+// Ping implements Store.
+func (p *Postgres) Ping(ctx context.Context) error { return p.db.PingContext(ctx) }
+
+// Close implements Store.
+func (p *Postgres) Close() error { return p.db.Close() }
+
+// insertRawSQL inserts a batch with one statement and, for the events that
+// were there already, compares the stored content with the new one. The
+// final SELECT runs on the statement's snapshot, so it sees the rows that
+// existed before the statement and not the ones ins adds: "found" without
+// "inserted" means an earlier event.
+const insertRawSQL = `
+WITH input AS (
+	SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::jsonb[],
+	                     $6::text[], $7::timestamptz[], $8::timestamptz[], $9::bool[])
+	    AS t(event_id, event_type, source, payload, metadata, correlation_id, occurred_at, received_at, has_ts)
+), ins AS (
+	INSERT INTO raw_events (event_id, event_type, source, payload, metadata, correlation_id, occurred_at, received_at)
+	SELECT event_id, event_type, source, payload, metadata, correlation_id, occurred_at, received_at FROM input
+	ON CONFLICT (event_id) DO NOTHING
+	RETURNING event_id
+)
+SELECT i.event_id,
+       ins.event_id IS NOT NULL AS inserted,
+       r.event_id IS NOT NULL AS found,
+       COALESCE(r.published_at IS NOT NULL, false) AS published,
+       COALESCE(r.event_type = i.event_type AND r.source = i.source
+                AND r.payload = i.payload AND r.metadata = i.metadata
+                AND (NOT i.has_ts OR r.occurred_at = i.occurred_at), false) AS same
+FROM input i
+LEFT JOIN ins ON ins.event_id = i.event_id
+LEFT JOIN raw_events r ON r.event_id = i.event_id AND ins.event_id IS NULL`
+
+// InsertRaw implements Store.
+func (p *Postgres) InsertRaw(ctx context.Context, events []schema.Event) ([]RawResult, error) {
+	results := make([]RawResult, len(events))
+	firsts, repeats := firstOccurrences(events)
+	pending := firsts
+	// An event inserted concurrently by another transaction is neither
+	// inserted by this statement nor visible to its snapshot; ON CONFLICT
+	// waited for that transaction, so asking again finds its row.
+	for try := 0; len(pending) > 0; try++ {
+		if try == 3 {
+			return nil, fmt.Errorf("insert raw events: %d events neither inserted nor found", len(pending))
+		}
+		var err error
+		if pending, err = p.insertRaw(ctx, events, pending, results); err != nil {
+			return nil, err
+		}
+	}
+	judgeRepeats(events, results, repeats)
+	return results, nil
+}
+
+// insertRaw inserts events[idx...], fills their results and returns the
+// indexes that must be asked again.
+func (p *Postgres) insertRaw(ctx context.Context, events []schema.Event, idx []int, results []RawResult) ([]int, error) {
+	n := len(idx)
+	ids, types, sources := make([]string, n), make([]string, n), make([]string, n)
+	payloads, metas, cids := make([]string, n), make([]string, n), make([]string, n)
+	occurred, received := make([]string, n), make([]string, n)
+	hasTS := make([]bool, n)
+	byID := make(map[uuid.UUID]int, n)
+	for j, i := range idx {
+		e := events[i]
+		meta, err := metadataJSON(e.Metadata)
+		if err != nil {
+			return nil, err
+		}
+		ids[j], types[j], sources[j] = e.ID.String(), e.Type, e.Source
+		payloads[j], metas[j], cids[j] = string(e.Payload), meta, e.CorrelationID
+		occurred[j], received[j] = e.OccurredAt.Format(time.RFC3339Nano), e.ReceivedAt.Format(time.RFC3339Nano)
+		hasTS[j] = e.HasTimestamp
+		byID[e.ID] = i
+	}
+	rows, err := p.db.QueryContext(ctx, insertRawSQL,
+		pq.Array(ids), pq.Array(types), pq.Array(sources), pq.Array(payloads), pq.Array(metas),
+		pq.Array(cids), pq.Array(occurred), pq.Array(received), pq.Array(hasTS))
+	if err != nil {
+		return nil, fmt.Errorf("insert raw events: %w", err)
+	}
+	defer rows.Close()
+	var again []int
+	for rows.Next() {
+		var (
+			id                               uuid.UUID
+			inserted, found, published, same bool
+		)
+		if err := rows.Scan(&id, &inserted, &found, &published, &same); err != nil {
+			return nil, fmt.Errorf("insert raw events: scan: %w", err)
+		}
+		i := byID[id]
+		switch {
+		case inserted:
+			results[i] = RawResult{ID: id, Outcome: Inserted}
+		case !found:
+			again = append(again, i)
+		case same:
+			results[i] = RawResult{ID: id, Outcome: Duplicate, Published: published}
+		default:
+			results[i] = RawResult{ID: id, Outcome: Conflict}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("insert raw events: %w", err)
+	}
+	return again, nil
+}
+
+func metadataJSON(m map[string]string) (string, error) {
+	if len(m) == 0 {
+		return "{}", nil
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return "", fmt.Errorf("encode metadata: %w", err)
+	}
+	return string(b), nil
+}
+
+// MarkPublished implements Store.
+func (p *Postgres) MarkPublished(ctx context.Context, ids []uuid.UUID) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	_, err := p.db.ExecContext(ctx,
+		`UPDATE raw_events SET published_at = now() WHERE event_id = ANY($1::uuid[]) AND published_at IS NULL`,
+		pq.Array(uuidStrings(ids)))
+	if err != nil {
+		return fmt.Errorf("mark published: %w", err)
+	}
+	return nil
+}
+
+func uuidStrings(ids []uuid.UUID) []string {
+	s := make([]string, len(ids))
+	for i, id := range ids {
+		s[i] = id.String()
+	}
+	return s
+}
+
+// recordProcessedSQL inserts the processed row and, for a replay, stamps the
+// dead letter, in one statement and so in one transaction.
+const recordProcessedSQL = `
+WITH ins AS (
+	INSERT INTO processed_events (event_id, event_type, source, payload, enrichment, correlation_id, attempts)
+	VALUES ($1, $2, $3, $4, $5, $6, $7)
+	ON CONFLICT (event_id) DO NOTHING
+	RETURNING event_id
+), replayed AS (
+	UPDATE failed_events SET replayed_at = now()
+	WHERE $8 AND event_id = $1 AND replayed_at IS NULL AND EXISTS (SELECT 1 FROM ins)
+)
+SELECT count(*) FROM ins`
+
+// RecordProcessed implements Store.
+func (p *Postgres) RecordProcessed(ctx context.Context, pr Processed) (bool, error) {
+	enrichment := []byte("{}")
+	if len(pr.Enrichment) > 0 {
+		var err error
+		if enrichment, err = json.Marshal(pr.Enrichment); err != nil {
+			return false, fmt.Errorf("encode enrichment: %w", err)
+		}
+	}
+	e := pr.Event
+	var n int
+	err := p.db.QueryRowContext(ctx, recordProcessedSQL,
+		e.ID, e.Type, e.Source, string(e.Payload), string(enrichment), e.CorrelationID, pr.Attempts, pr.Replay).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("record processed event: %w", err)
+	}
+	return n == 1, nil
+}
+
+const recordFailedSQL = `
+INSERT INTO failed_events (event_id, event_type, source, payload, metadata, correlation_id, error, error_kind, attempts)
+SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9
+WHERE NOT EXISTS (SELECT 1 FROM processed_events WHERE event_id = $1)
+ON CONFLICT (event_id) DO UPDATE SET
+	error = EXCLUDED.error, error_kind = EXCLUDED.error_kind, attempts = EXCLUDED.attempts,
+	failed_at = now(), replayed_at = NULL`
+
+// RecordFailed implements Store.
+func (p *Postgres) RecordFailed(ctx context.Context, f Failed) error {
+	meta, err := metadataJSON(f.Metadata)
+	if err != nil {
+		return err
+	}
+	_, err = p.db.ExecContext(ctx, recordFailedSQL,
+		f.EventID, f.EventType, f.Source, string(f.Payload), meta, f.CorrelationID, f.Error, string(f.Kind), f.Attempts)
+	if err != nil {
+		return fmt.Errorf("record failed event: %w", err)
+	}
+	return nil
+}
+
+const statusSQL = `
+SELECT r.event_id, r.event_type, r.received_at,
+       p.processed_at, p.attempts, f.failed_at, f.attempts, f.error, f.error_kind
+FROM raw_events r
+LEFT JOIN processed_events p ON p.event_id = r.event_id
+LEFT JOIN failed_events f ON f.event_id = r.event_id
+WHERE r.event_id = $1`
+
+// Status implements Store.
+func (p *Postgres) Status(ctx context.Context, id uuid.UUID) (Status, error) {
+	var (
+		s                     Status
+		processedAt, failedAt sql.NullTime
+		pAttempts, fAttempts  sql.NullInt64
+		errText, errKind      sql.NullString
+	)
+	err := p.db.QueryRowContext(ctx, statusSQL, id).Scan(&s.EventID, &s.EventType, &s.ReceivedAt,
+		&processedAt, &pAttempts, &failedAt, &fAttempts, &errText, &errKind)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Status{}, ErrNotFound
+	}
+	if err != nil {
+		return Status{}, fmt.Errorf("event status: %w", err)
+	}
+	s.ReceivedAt = s.ReceivedAt.UTC()
+	switch {
+	case processedAt.Valid:
+		s.Status = StatusProcessed
+		s.ProcessedAt = utcPtr(processedAt.Time)
+		s.Attempts = intPtr(pAttempts.Int64)
+	case failedAt.Valid:
+		s.Status = StatusFailed
+		s.FailedAt = utcPtr(failedAt.Time)
+		s.Attempts = intPtr(fAttempts.Int64)
+		s.Error, s.ErrorKind = &errText.String, &errKind.String
+	default:
+		s.Status = StatusAccepted
+	}
+	return s, nil
+}
+
+func utcPtr(t time.Time) *time.Time { t = t.UTC(); return &t }
+
+func intPtr(n int64) *int { i := int(n); return &i }
