@@ -1,0 +1,110 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	wmw "github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	"github.com/google/uuid"
+
+	"github.com/eventflow/eventflow/middleware"
+	"github.com/eventflow/eventflow/schema"
+	"github.com/eventflow/eventflow/schema/store"
+	"github.com/eventflow/eventflow/transport"
+)
+
+// Process is the process handler: it validates an event against its type's
+// payload rules, enriches it and writes it to processed_events once.
+//
+// A malformed message, an unknown type or a payload that breaks the rules
+// is a permanent failure (middleware.Permanent); a store error is transient
+// and retried by the middleware around the handler.
+type Process struct {
+	Store    store.Store
+	Registry *schema.Registry
+	Metrics  *middleware.Metrics
+	Logger   *slog.Logger
+}
+
+// Handle is the router handler for messages from the transport.
+func (p *Process) Handle(msg *message.Message) error {
+	start := time.Now()
+	ctx := msg.Context()
+	log := middleware.LoggerFrom(ctx, p.Logger)
+	if reason := msg.Metadata.Get(transport.MalformedMetadataKey); reason != "" {
+		return middleware.Permanent(fmt.Errorf("malformed message: %s", reason))
+	}
+	e, err := DecodeEventMessage(msg)
+	if err != nil {
+		return middleware.Permanent(err)
+	}
+	typ, ok := p.Registry.Lookup(e.Type)
+	if !ok {
+		return middleware.Permanent(fmt.Errorf("unknown event_type %q", e.Type))
+	}
+	enrichment, err := typ.Check(e.Payload)
+	if err != nil {
+		return middleware.Permanent(err)
+	}
+	inserted, err := p.Store.RecordProcessed(ctx, store.Processed{
+		Event:      e,
+		Enrichment: enrichment,
+		Attempts:   max(middleware.Attempts(ctx), 1),
+		Replay:     msg.Metadata.Get(ReplayMetadataKey) == "true",
+	})
+	if err != nil {
+		return err
+	}
+	p.Metrics.Duration.WithLabelValues(e.Type).Observe(time.Since(start).Seconds())
+	if inserted {
+		p.Metrics.Processed.WithLabelValues(e.Type).Inc()
+		log.Debug("event processed", "event_type", e.Type)
+	} else {
+		log.Debug("event already processed; redelivery ignored", "event_type", e.Type)
+	}
+	return nil
+}
+
+// WriteDeadLetter stores a message that failed for good in failed_events;
+// it is the middleware.DeadLetter writer of the process handler. A message
+// that is not a decodable event is kept too: its payload as received (as
+// a JSON string when it is not JSON), under its message UUID when that is a
+// UUID and a new one otherwise.
+func (p *Process) WriteDeadLetter(ctx context.Context, msg *message.Message, f middleware.Failure) error {
+	d := store.Failed{
+		CorrelationID: wmw.MessageCorrelationID(msg),
+		Error:         f.Err.Error(),
+		Kind:          f.Kind,
+		Attempts:      max(f.Attempts, 1),
+	}
+	if e, err := DecodeEventMessage(msg); err == nil {
+		d.EventID, d.EventType, d.Source, d.Payload, d.Metadata = e.ID, e.Type, e.Source, e.Payload, e.Metadata
+		if d.CorrelationID == "" {
+			d.CorrelationID = e.CorrelationID
+		}
+	} else {
+		d.EventID, d.EventType = uuidOrNew(msg.UUID), "unknown"
+		d.Payload = json.RawMessage(msg.Payload)
+		if !json.Valid(d.Payload) {
+			d.Payload, _ = json.Marshal(string(msg.Payload))
+		}
+	}
+	if err := p.Store.RecordFailed(ctx, d); err != nil {
+		return err
+	}
+	p.Metrics.Failed.WithLabelValues(d.EventType, string(d.Kind)).Inc()
+	middleware.LoggerFrom(msg.Context(), p.Logger).Warn("event dead-lettered",
+		"event_type", d.EventType, "error_kind", d.Kind, "attempts", d.Attempts, "error", d.Error)
+	return nil
+}
+
+func uuidOrNew(s string) uuid.UUID {
+	if id, err := uuid.Parse(s); err == nil {
+		return id
+	}
+	return uuid.New()
+}

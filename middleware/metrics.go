@@ -1,0 +1,78 @@
+package middleware
+
+import (
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are eventflow's own Prometheus metrics (SPEC §9; the names are the
+// original design's and must not change). Watermill's router metrics are
+// registered beside them by the app.
+type Metrics struct {
+	// Received counts events accepted at ingestion (not duplicates).
+	Received *prometheus.CounterVec
+	// Duplicates counts events answered "duplicate" at ingestion.
+	Duplicates *prometheus.CounterVec
+	// Rejected counts events refused at ingestion, by HTTP status.
+	Rejected *prometheus.CounterVec
+	// Processed counts events written to processed_events.
+	Processed *prometheus.CounterVec
+	// Failed counts dead letters, by event type and error kind.
+	Failed *prometheus.CounterVec
+	// Retries counts in-process retries of the process handler.
+	Retries prometheus.Counter
+	// ActiveWorkers is the number of events being processed right now.
+	ActiveWorkers prometheus.Gauge
+	// Duration is the process handler's time per event, retries included.
+	Duration *prometheus.HistogramVec
+}
+
+// NewMetrics creates the metrics and registers them with reg. queueDepth,
+// if not nil, backs the queue_depth gauge; it is called at every scrape.
+func NewMetrics(reg prometheus.Registerer, queueDepth func() float64) *Metrics {
+	m := &Metrics{
+		Received: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "events_received_total", Help: "Events accepted at ingestion and stored in raw_events.",
+		}, []string{"event_type"}),
+		Duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "events_duplicates_total", Help: "Events answered as duplicates of an earlier event_id.",
+		}, []string{"event_type"}),
+		Rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "events_rejected_total", Help: "Events refused at ingestion, by HTTP status.",
+		}, []string{"status"}),
+		Processed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "events_processed_total", Help: "Events written to processed_events.",
+		}, []string{"event_type"}),
+		Failed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "events_failed_total", Help: "Events written to failed_events (dead letters).",
+		}, []string{"event_type", "error_kind"}),
+		Retries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "event_retries_total", Help: "In-process retries of the process handler after a transient failure.",
+		}),
+		ActiveWorkers: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "active_workers", Help: "Events being processed right now.",
+		}),
+		Duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "event_processing_duration_seconds",
+			Help:    "Time the process handler spent on an event, retries included.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"event_type"}),
+	}
+	reg.MustRegister(m.Received, m.Duplicates, m.Rejected, m.Processed, m.Failed, m.Retries, m.ActiveWorkers, m.Duration)
+	if queueDepth != nil {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "queue_depth", Help: "Messages waiting in the transport: not yet delivered plus delivered and unacknowledged.",
+		}, queueDepth))
+	}
+	return m
+}
+
+// ActiveWorkersMiddleware keeps the active_workers gauge equal to the
+// number of messages in the handler.
+func (m *Metrics) ActiveWorkersMiddleware(h message.HandlerFunc) message.HandlerFunc {
+	return func(msg *message.Message) ([]*message.Message, error) {
+		m.ActiveWorkers.Inc()
+		defer m.ActiveWorkers.Dec()
+		return h(msg)
+	}
+}

@@ -1,0 +1,36 @@
+package transport
+
+import (
+	"context"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+)
+
+// Transport carries events from the ingest handler to the process handler.
+//
+// A Transport owns its connections: Publisher and Subscriber are created
+// once and closed by Close, never by their users. Hand neither of them to
+// message.Router.AddHandler as an output publisher: the router closes the
+// publishers it is given.
+type Transport interface {
+	// Publisher publishes events to a topic.
+	Publisher() message.Publisher
+	// Subscriber delivers the events of a topic to the process handler,
+	// each at least once, with several messages in flight at a time.
+	Subscriber() message.Subscriber
+	// Ping reports whether the transport answers; /readyz calls it.
+	Ping(ctx context.Context) error
+	// Depth returns how many messages of topic wait to be processed:
+	// not yet delivered to the consumer group plus delivered and not
+	// acknowledged. It backs the queue_depth gauge.
+	Depth(ctx context.Context, topic string) (int64, error)
+	// Close closes the publisher, the subscriber and the connections under
+	// them. It is safe to call more than once.
+	Close() error
+}
+
+// MalformedMetadataKey marks a message that a transport received but could
+// not decode (a stream entry written by a foreign producer, say). Its value
+// says what was wrong; the message's payload holds what was received. The
+// process handler dead-letters such messages instead of stopping.
+const MalformedMetadataKey = "eventflow_malformed"
