@@ -1,0 +1,132 @@
+package middleware_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/eventflow/eventflow/middleware"
+	"github.com/eventflow/eventflow/schema/store"
+)
+
+// chain builds the process handler's failure chain around h, as the app
+// does: DeadLetter → Retry → Attempt → h.
+func chain(h message.HandlerFunc, written *[]middleware.Failure, writeErr error) message.HandlerFunc {
+	dl := middleware.DeadLetter{
+		Write: func(_ context.Context, _ *message.Message, f middleware.Failure) error {
+			if writeErr != nil {
+				return writeErr
+			}
+			*written = append(*written, f)
+			return nil
+		},
+		Logger: slog.New(slog.DiscardHandler),
+	}
+	retry := middleware.Retry(middleware.RetryPolicy{MaxRetries: 3, InitialInterval: time.Millisecond, MaxInterval: 2 * time.Millisecond}, watermill.NopLogger{})
+	return dl.Middleware(retry(middleware.Attempt(h)))
+}
+
+func failing(errs ...error) (message.HandlerFunc, *int) {
+	calls := 0
+	return func(msg *message.Message) ([]*message.Message, error) {
+		calls++
+		if calls <= len(errs) {
+			return nil, errs[calls-1]
+		}
+		return nil, nil
+	}, &calls
+}
+
+func TestDeadLetter(t *testing.T) {
+	t.Parallel()
+	transient := errors.New("connection refused")
+	tests := []struct {
+		name      string
+		errs      []error
+		wantCalls int
+		wantKind  store.ErrorKind // "" means no dead letter
+		attempts  int
+		wantErr   bool
+	}{
+		{"success", nil, 1, "", 0, false},
+		{"transient then success", []error{transient, transient}, 3, "", 0, false},
+		{"retries exhausted", []error{transient, transient, transient, transient, transient}, 4, store.RetriesExhausted, 4, false},
+		{"permanent", []error{fmt.Errorf("validate: %w", middleware.Permanent(errors.New("bad email")))}, 1, store.Permanent, 1, false},
+		{"transient then permanent", []error{transient, middleware.Permanent(errors.New("bad"))}, 2, store.Permanent, 2, false},
+		{"cancelled (shutdown)", []error{fmt.Errorf("query: %w", context.Canceled)}, 1, "", 0, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var written []middleware.Failure
+			h, calls := failing(tc.errs...)
+			_, err := chain(h, &written, nil)(message.NewMessage("id", nil))
+			if *calls != tc.wantCalls {
+				t.Errorf("handler ran %d times, want %d", *calls, tc.wantCalls)
+			}
+			if (err != nil) != tc.wantErr {
+				t.Errorf("error %v, want error: %v", err, tc.wantErr)
+			}
+			switch {
+			case tc.wantKind == "" && len(written) > 0:
+				t.Errorf("dead-lettered %+v, want nothing", written)
+			case tc.wantKind != "" && (len(written) != 1 || written[0].Kind != tc.wantKind || written[0].Attempts != tc.attempts):
+				t.Errorf("dead letters %+v, want one %s with %d attempts", written, tc.wantKind, tc.attempts)
+			}
+		})
+	}
+}
+
+// A message whose dead letter cannot be written is nacked, not lost.
+func TestDeadLetterWriteFailureNacks(t *testing.T) {
+	t.Parallel()
+	var written []middleware.Failure
+	h, _ := failing(middleware.Permanent(errors.New("bad")))
+	if _, err := chain(h, &written, errors.New("store down"))(message.NewMessage("id", nil)); err == nil {
+		t.Fatal("a failed dead-letter write must return an error, so that the message is nacked")
+	}
+}
+
+// A cancelled delivery context (router shutdown) is not a failure, even
+// when the handler's error does not say so.
+func TestDeadLetterIgnoresShutdown(t *testing.T) {
+	t.Parallel()
+	var written []middleware.Failure
+	ctx, cancel := context.WithCancel(context.Background())
+	msg := message.NewMessageWithContext(ctx, "id", nil)
+	h := func(*message.Message) ([]*message.Message, error) {
+		cancel()
+		return nil, middleware.Permanent(errors.New("looked permanent"))
+	}
+	if _, err := chain(h, &written, nil)(msg); err == nil || len(written) != 0 {
+		t.Errorf("err %v, dead letters %v: want the error passed on and nothing written", err, written)
+	}
+}
+
+func TestAttemptsOutsideTheChain(t *testing.T) {
+	t.Parallel()
+	if n := middleware.Attempts(context.Background()); n != 0 {
+		t.Errorf("Attempts without a counter: %d", n)
+	}
+}
+
+func TestPermanent(t *testing.T) {
+	t.Parallel()
+	if middleware.Permanent(nil) != nil {
+		t.Error("Permanent(nil) should be nil")
+	}
+	base := errors.New("x")
+	err := fmt.Errorf("wrapped: %w", middleware.Permanent(base))
+	if !middleware.IsPermanent(err) || !errors.Is(err, base) {
+		t.Error("a wrapped permanent error should be found and unwrap to its cause")
+	}
+	if middleware.IsPermanent(base) {
+		t.Error("a plain error is not permanent")
+	}
+}
