@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"log/slog"
+	neturl "net/url"
+	"strings"
 	"sync"
 	"testing"
 
@@ -62,5 +64,37 @@ func TestUpConcurrentReplicas(t *testing.T) {
 	again, err := migrations.Up(context.Background(), db, slog.New(slog.DiscardHandler))
 	if err != nil || again != 0 {
 		t.Errorf("second run applied %d (err %v), want 0", again, err)
+	}
+}
+
+func TestEnsureDatabaseCreatesAMissingDatabase(t *testing.T) {
+	t.Parallel()
+	url := testenv.Postgres(t) // created, then dropped here to be missing
+	admin, err := sql.Open("postgres", testenv.AdminDatabaseURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	u, err := neturl.Parse(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Exec("DROP DATABASE " + strings.TrimPrefix(u.Path, "/")); err != nil {
+		t.Fatal(err)
+	}
+	logger := slog.New(slog.DiscardHandler)
+	if err := migrations.EnsureDatabase(context.Background(), url, logger); err != nil {
+		t.Fatalf("EnsureDatabase: %v", err)
+	}
+	if err := migrations.EnsureDatabase(context.Background(), url, logger); err != nil {
+		t.Fatalf("EnsureDatabase on an existing database: %v", err)
+	}
+	db, err := sql.Open("postgres", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Ping(); err != nil {
+		t.Errorf("database still missing: %v", err)
 	}
 }

@@ -1,0 +1,342 @@
+// Package app is eventflow's composition root: configuration, wiring of the
+// store, transport, router and HTTP servers, and their lifecycle.
+//
+// # Shutdown order
+//
+// On cancellation App.Run stops the parts in the order that loses nothing:
+//
+//  1. /readyz turns 503, so load balancers stop sending.
+//  2. The HTTP server stops taking requests and waits for the ones in
+//     flight; each waits for the ingest handler's answer, so every request
+//     that got in gets its 202 or 503.
+//  3. The router closes: the transport subscriber stops delivering and the
+//     handlers finish the messages they hold (up to the shutdown timeout).
+//     A message cut short is nacked, never dead-lettered, and redelivered.
+//  4. The transport's publishers and clients close, then the store's pool,
+//     then the metrics server.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	wmmetrics "github.com/ThreeDotsLabs/watermill/components/metrics"
+	"github.com/ThreeDotsLabs/watermill/message"
+	wmw "github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/eventflow/eventflow/handlers"
+	"github.com/eventflow/eventflow/middleware"
+	"github.com/eventflow/eventflow/schema"
+	"github.com/eventflow/eventflow/schema/migrations"
+	"github.com/eventflow/eventflow/schema/store"
+	"github.com/eventflow/eventflow/transport"
+	redistransport "github.com/eventflow/eventflow/transport/redis"
+)
+
+// Roles says which parts a process runs.
+type Roles struct {
+	// API serves the HTTP API and runs the ingest handler.
+	API bool
+	// Worker runs the process handler.
+	Worker bool
+}
+
+// App is a running eventflow process.
+type App struct {
+	cfg       Config
+	roles     Roles
+	logger    *slog.Logger
+	store     store.Store
+	transport transport.Transport
+	registry  *schema.Registry
+	promReg   *prometheus.Registry
+	metrics   *middleware.Metrics
+	router    *message.Router
+	api       *handlers.API
+
+	apiListener     net.Listener
+	metricsListener net.Listener
+	ready           chan struct{}
+}
+
+// New connects to the store and the transport, applies migrations when
+// configured to, and wires the handlers. Nothing runs until Run.
+func New(ctx context.Context, cfg Config, roles Roles, logger *slog.Logger) (*App, error) {
+	return newApp(ctx, cfg, roles, logger, hooks{})
+}
+
+// hooks let tests wrap the store and transport (with fault injectors).
+type hooks struct {
+	store     func(store.Store) store.Store
+	transport func(transport.Transport) transport.Transport
+}
+
+func newApp(ctx context.Context, cfg Config, roles Roles, logger *slog.Logger, h hooks) (*App, error) {
+	a := &App{cfg: cfg, roles: roles, logger: logger, registry: schema.DefaultRegistry(), ready: make(chan struct{})}
+	if err := a.openStore(ctx); err != nil {
+		return nil, err
+	}
+	if err := a.openTransport(); err != nil {
+		_ = a.store.Close()
+		return nil, err
+	}
+	if h.store != nil {
+		a.store = h.store(a.store)
+	}
+	if h.transport != nil {
+		a.transport = h.transport(a.transport)
+	}
+	if err := a.wire(); err != nil {
+		a.closeClients()
+		return nil, err
+	}
+	return a, nil
+}
+
+func (a *App) openStore(ctx context.Context) error {
+	if a.cfg.AutoMigrate {
+		if err := migrations.EnsureDatabase(ctx, a.cfg.DatabaseURL, a.logger); err != nil {
+			return fmt.Errorf("connect to Postgres (DATABASE_URL): %w", err)
+		}
+	}
+	pg, err := store.OpenPostgres(store.PostgresConfig{URL: a.cfg.DatabaseURL, MaxConns: a.cfg.DBMaxConns})
+	if err != nil {
+		return err
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := pg.Ping(pingCtx); err != nil {
+		_ = pg.Close()
+		return fmt.Errorf("connect to Postgres (DATABASE_URL): %w", err)
+	}
+	if a.cfg.AutoMigrate {
+		if _, err := migrations.Up(ctx, pg.DB().DB, a.logger); err != nil {
+			_ = pg.Close()
+			return err
+		}
+	}
+	a.store = pg
+	return nil
+}
+
+func (a *App) openTransport() error {
+	t, err := redistransport.New(redistransport.Config{
+		URL:           a.cfg.RedisURL,
+		ConsumerGroup: a.cfg.ConsumerGroup,
+		ConsumerName:  a.cfg.ConsumerName,
+		Consumers:     a.cfg.WorkerConcurrency,
+		MaxIdleTime:   a.cfg.RedeliveryIdle,
+	}, watermill.NewSlogLogger(a.logger))
+	if err != nil {
+		return fmt.Errorf("redis transport (REDIS_URL): %w", err)
+	}
+	a.transport = t
+	return nil
+}
+
+func (a *App) wire() error {
+	wmLogger := watermill.NewSlogLogger(a.logger)
+	a.promReg = prometheus.NewRegistry()
+	a.promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a.metrics = middleware.NewMetrics(a.promReg, a.queueDepth)
+
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: a.cfg.ShutdownTimeout}, wmLogger)
+	if err != nil {
+		return fmt.Errorf("router: %w", err)
+	}
+	// Watermill's router metrics first, so they time the whole chain.
+	builder := wmmetrics.NewPrometheusMetricsBuilder(a.promReg, "", "")
+	builder.HandlerBuckets = []float64{.001, .005, .01, .05, .1, .5, 1, 2.5, 5, 10, 30}
+	builder.AddPrometheusRouterMetrics(router)
+	a.router = router
+
+	checks := map[string]func(context.Context) error{"store": a.store.Ping, "transport": a.transport.Ping}
+	a.api = &handlers.API{
+		Store: a.store, Registry: a.registry, Strict: a.cfg.StrictIngest, APIKeys: a.cfg.APIKeys,
+		Metrics: a.metrics, Logger: a.logger, Checks: checks,
+		Limits: handlers.Limits{
+			MaxEventBytes: a.cfg.MaxEventBytes, MaxBatchEvents: a.cfg.MaxBatchEvents,
+			MaxBatchBytes: a.cfg.MaxBatchBytes, IngestTimeout: a.cfg.IngestTimeout,
+		},
+	}
+	if a.roles.API {
+		a.api.Front = handlers.NewFront()
+		ingest := &handlers.Ingest{Store: a.store, Publisher: a.transport.Publisher(), Topic: a.cfg.Stream, Metrics: a.metrics, Logger: a.logger}
+		h := router.AddConsumerHandler("ingest", "http", a.api.Front, ingest.Handle)
+		h.AddMiddleware(middleware.Correlation(a.logger), wmw.Recoverer)
+	}
+	if a.roles.Worker {
+		process := &handlers.Process{Store: a.store, Registry: a.registry, Metrics: a.metrics, Logger: a.logger}
+		h := router.AddConsumerHandler("process", a.cfg.Stream, a.transport.Subscriber(), process.Handle)
+		// Outermost first; see package middleware for why this order.
+		h.AddMiddleware(
+			middleware.Correlation(a.logger),
+			a.metrics.ActiveWorkersMiddleware,
+			middleware.DeadLetter{Write: process.WriteDeadLetter, Logger: a.logger}.Middleware,
+			middleware.Retry(middleware.RetryPolicy{
+				MaxRetries:      a.cfg.RetryMax,
+				InitialInterval: a.cfg.RetryInitialInterval,
+				MaxInterval:     a.cfg.RetryMaxInterval,
+				OnRetry:         a.metrics.Retries.Inc,
+			}, wmLogger),
+			middleware.Attempt,
+			wmw.Timeout(a.cfg.HandlerTimeout),
+			wmw.Recoverer,
+		)
+	}
+	return nil
+}
+
+// queueDepth backs the queue_depth gauge; -1 when the transport cannot say.
+func (a *App) queueDepth() float64 {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	n, err := a.transport.Depth(ctx, a.cfg.Stream)
+	if err != nil {
+		return -1
+	}
+	return float64(n)
+}
+
+// Listen binds the API and metrics addresses; Run calls it when the caller
+// has not. Tests call it with ":0" addresses to learn the ports.
+func (a *App) Listen() error {
+	var err error
+	if a.roles.API && a.apiListener == nil {
+		if a.apiListener, err = net.Listen("tcp", a.cfg.HTTPAddr); err != nil {
+			return fmt.Errorf("listen on EVENTFLOW_HTTP_ADDR %s: %w", a.cfg.HTTPAddr, err)
+		}
+	}
+	if a.metricsListener == nil {
+		if a.metricsListener, err = net.Listen("tcp", a.cfg.MetricsAddr); err != nil {
+			return fmt.Errorf("listen on EVENTFLOW_METRICS_ADDR %s: %w", a.cfg.MetricsAddr, err)
+		}
+	}
+	return nil
+}
+
+// APIAddr and MetricsAddr are the bound addresses, after Listen.
+func (a *App) APIAddr() string     { return a.apiListener.Addr().String() }
+func (a *App) MetricsAddr() string { return a.metricsListener.Addr().String() }
+
+// Ready is closed once the handlers run and the servers serve.
+func (a *App) Ready() <-chan struct{} { return a.ready }
+
+// Run runs the process until ctx is cancelled, then shuts down in order
+// (see the package comment) and returns nil after a clean shutdown.
+func (a *App) Run(ctx context.Context) error {
+	if err := a.Listen(); err != nil {
+		a.closeClients()
+		return err
+	}
+	metricsMux := http.NewServeMux()
+	metricsMux.Handle("GET /metrics", promhttp.HandlerFor(a.promReg, promhttp.HandlerOpts{Registry: a.promReg}))
+	// Workers have no API; their health is served beside the metrics.
+	metricsMux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	metricsMux.Handle("GET /readyz", a.api.Readyz())
+	metricsSrv := newServer(metricsMux)
+	apiSrv := newServer(a.api.Handler())
+
+	// The router runs on its own context: it must outlive ctx until the
+	// HTTP intake has drained.
+	routerErr := make(chan error, 1)
+	go func() { routerErr <- a.router.Run(context.Background()) }()
+	select {
+	case <-a.router.Running():
+	case err := <-routerErr:
+		a.closeClients()
+		return fmt.Errorf("router: %w", err)
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return serve(metricsSrv, a.metricsListener) })
+	if a.roles.API {
+		g.Go(func() error { return serve(apiSrv, a.apiListener) })
+	}
+	a.logger.Info("eventflow running", "api", a.roles.API, "worker", a.roles.Worker,
+		"transport", a.cfg.Transport, "stream", a.cfg.Stream, "consumer_group", a.cfg.ConsumerGroup,
+		"http_addr", a.listenerAddr(a.apiListener), "metrics_addr", a.MetricsAddr())
+	if len(a.cfg.APIKeys) == 0 && a.roles.API {
+		a.logger.Warn("EVENTFLOW_API_KEYS is empty: the API accepts requests without authentication")
+	}
+	close(a.ready)
+
+	var runErr error
+	select {
+	case <-gctx.Done():
+	case err := <-routerErr:
+		// All handlers stopped (a subscription died): exit so that the
+		// supervisor restarts the process.
+		runErr = fmt.Errorf("router stopped unexpectedly: %v", err)
+		routerErr <- nil
+	}
+	a.logger.Info("shutting down", "timeout", a.cfg.ShutdownTimeout)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+	defer cancel()
+
+	a.api.ShutDown()                                     // 1. /readyz → 503
+	if err := apiSrv.Shutdown(shutdownCtx); err != nil { // 2. drain HTTP intake
+		runErr = errors.Join(runErr, fmt.Errorf("drain HTTP requests: %w", err))
+	}
+	if err := a.router.Close(); err != nil { // 3. finish in-flight messages
+		runErr = errors.Join(runErr, fmt.Errorf("close router: %w", err))
+	}
+	<-routerErr
+	a.closeClients()                     // 4. transport, store
+	_ = metricsSrv.Shutdown(shutdownCtx) // and the metrics last
+	if err := g.Wait(); err != nil {
+		runErr = errors.Join(runErr, err)
+	}
+	if runErr == nil {
+		a.logger.Info("shutdown complete")
+	}
+	return runErr
+}
+
+func (a *App) listenerAddr(l net.Listener) string {
+	if l == nil {
+		return ""
+	}
+	return l.Addr().String()
+}
+
+func (a *App) closeClients() {
+	if a.transport != nil {
+		if err := a.transport.Close(); err != nil {
+			a.logger.Warn("close transport", "error", err)
+		}
+	}
+	if a.store != nil {
+		if err := a.store.Close(); err != nil {
+			a.logger.Warn("close store", "error", err)
+		}
+	}
+}
+
+func newServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
+}
+
+func serve(srv *http.Server, l net.Listener) error {
+	if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

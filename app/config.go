@@ -1,0 +1,233 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+	"github.com/joho/godotenv"
+)
+
+// Config is eventflow's whole configuration, read from the environment
+// (and a .env file, whose values the real environment overrides) in one
+// place: LoadConfig. Each field's env tag names its variable and envDefault
+// its default; the README's configuration table lists them all.
+type Config struct {
+	// Transport carries events from ingest to processing: redis, postgres
+	// or memory.
+	Transport string `env:"EVENTFLOW_TRANSPORT" envDefault:"redis"`
+	// DatabaseURL is the Postgres connection URL.
+	DatabaseURL string `env:"DATABASE_URL" envDefault:"postgres://postgres@localhost:5432/eventflow?sslmode=disable"`
+	// RedisURL is the Redis connection URL.
+	RedisURL string `env:"REDIS_URL" envDefault:"redis://localhost:6379/0"`
+	// HTTPAddr is the public API's listen address.
+	HTTPAddr string `env:"EVENTFLOW_HTTP_ADDR" envDefault:":8080"`
+	// MetricsAddr is where /metrics is served, apart from the API.
+	MetricsAddr string `env:"EVENTFLOW_METRICS_ADDR" envDefault:":9091"`
+	// Stream is the topic (Redis stream) events are published to.
+	Stream string `env:"EVENTFLOW_STREAM" envDefault:"events"`
+	// ConsumerGroup is the transport's consumer group of the workers.
+	ConsumerGroup string `env:"EVENTFLOW_CONSUMER_GROUP" envDefault:"eventflow-workers"`
+	// APIKeys, when set, are the keys that may call /v1 and /events.
+	APIKeys []string `env:"EVENTFLOW_API_KEYS" envSeparator:","`
+	// AutoMigrate applies pending migrations when serve, api or worker start.
+	AutoMigrate bool `env:"EVENTFLOW_AUTO_MIGRATE" envDefault:"true"`
+	// StrictIngest also checks payload rules at ingestion (422).
+	StrictIngest bool `env:"EVENTFLOW_STRICT_INGEST" envDefault:"false"`
+
+	// ConsumerName is this process's stable name in the consumer group;
+	// its consumers are named <ConsumerName>-0 … -N. Default: the host name.
+	ConsumerName string `env:"EVENTFLOW_CONSUMER_NAME"`
+	// WorkerConcurrency is how many events one worker process handles at once.
+	WorkerConcurrency int `env:"EVENTFLOW_WORKER_CONCURRENCY" envDefault:"8"`
+	// RetryMax is how many times a transient failure is retried in-process
+	// before the event is dead-lettered as retries_exhausted.
+	RetryMax int `env:"EVENTFLOW_RETRY_MAX" envDefault:"3"`
+	// RetryInitialInterval is the first retry's base wait; waits grow
+	// exponentially with ±20 % jitter up to RetryMaxInterval.
+	RetryInitialInterval time.Duration `env:"EVENTFLOW_RETRY_INITIAL_INTERVAL" envDefault:"100ms"`
+	// RetryMaxInterval caps one retry's wait.
+	RetryMaxInterval time.Duration `env:"EVENTFLOW_RETRY_MAX_INTERVAL" envDefault:"2s"`
+	// HandlerTimeout bounds one processing attempt.
+	HandlerTimeout time.Duration `env:"EVENTFLOW_HANDLER_TIMEOUT" envDefault:"5s"`
+	// RedeliveryIdle is how long a delivered, unacknowledged message waits
+	// before another consumer claims it (a crashed worker's messages).
+	RedeliveryIdle time.Duration `env:"EVENTFLOW_REDELIVERY_IDLE" envDefault:"60s"`
+
+	// MaxEventBytes limits one event's JSON.
+	MaxEventBytes int64 `env:"EVENTFLOW_MAX_EVENT_BYTES" envDefault:"65536"`
+	// MaxBatchEvents limits the events of one batch request.
+	MaxBatchEvents int `env:"EVENTFLOW_MAX_BATCH_EVENTS" envDefault:"500"`
+	// MaxBatchBytes limits a batch request's body.
+	MaxBatchBytes int64 `env:"EVENTFLOW_MAX_BATCH_BYTES" envDefault:"4194304"`
+	// IngestTimeout bounds storing and publishing one request's events.
+	IngestTimeout time.Duration `env:"EVENTFLOW_INGEST_TIMEOUT" envDefault:"10s"`
+	// DBMaxConns caps the Postgres connection pool.
+	DBMaxConns int `env:"EVENTFLOW_DB_MAX_CONNS" envDefault:"20"`
+
+	// ShutdownTimeout bounds the graceful drain after SIGTERM.
+	ShutdownTimeout time.Duration `env:"EVENTFLOW_SHUTDOWN_TIMEOUT" envDefault:"30s"`
+	// LogLevel is DEBUG, INFO, WARN or ERROR.
+	LogLevel string `env:"EVENTFLOW_LOG_LEVEL" envDefault:"INFO"`
+	// LogFormat is json or text.
+	LogFormat string `env:"EVENTFLOW_LOG_FORMAT" envDefault:"json"`
+}
+
+// Transports eventflow knows.
+const (
+	TransportRedis    = "redis"
+	TransportPostgres = "postgres"
+	TransportMemory   = "memory"
+)
+
+// LoadConfig reads the configuration from environ (KEY=VALUE pairs, as
+// os.Environ returns them) and, if dotenv names a readable file, from it,
+// environ winning. The error names the offending variable.
+func LoadConfig(environ []string, dotenv string) (Config, error) {
+	vars := map[string]string{}
+	if dotenv != "" {
+		fileVars, err := godotenv.Read(dotenv)
+		switch {
+		case err == nil:
+			vars = fileVars
+		case !errors.Is(err, os.ErrNotExist):
+			return Config{}, fmt.Errorf("read %s: %w", dotenv, err)
+		}
+	}
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			vars[k] = v
+		}
+	}
+	var cfg Config
+	if err := env.ParseWithOptions(&cfg, env.Options{Environment: vars}); err != nil {
+		return Config{}, configError(err)
+	}
+	if cfg.ConsumerName == "" {
+		host, err := os.Hostname()
+		if err != nil || host == "" {
+			host = "eventflow"
+		}
+		cfg.ConsumerName = host
+	}
+	return cfg, cfg.Validate()
+}
+
+// configError rewrites the env library's errors, which name struct fields,
+// to name the environment variable instead.
+func configError(err error) error {
+	var agg env.AggregateError
+	if !errors.As(err, &agg) {
+		return err
+	}
+	msgs := make([]string, 0, len(agg.Errors))
+	for _, e := range agg.Errors {
+		var pe env.ParseError
+		if errors.As(e, &pe) {
+			if f, ok := reflect.TypeFor[Config]().FieldByName(pe.Name); ok {
+				msgs = append(msgs, fmt.Sprintf("%s: invalid value: %v", f.Tag.Get("env"), pe.Err))
+				continue
+			}
+		}
+		msgs = append(msgs, e.Error())
+	}
+	return errors.New("configuration: " + strings.Join(msgs, "; "))
+}
+
+// Validate checks every value and names the variable of each bad one.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(name, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{name}, args...)...))
+	}
+	switch c.Transport {
+	case TransportRedis:
+	case TransportPostgres, TransportMemory:
+		bad("EVENTFLOW_TRANSPORT", "%q is not available yet; use redis", c.Transport)
+	default:
+		bad("EVENTFLOW_TRANSPORT", "must be redis, postgres or memory, not %q", c.Transport)
+	}
+	if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		bad("DATABASE_URL", "must be a postgres:// URL")
+	}
+	if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
+		bad("REDIS_URL", "must be a redis:// or rediss:// URL")
+	}
+	if c.Stream == "" {
+		bad("EVENTFLOW_STREAM", "must not be empty")
+	}
+	if c.ConsumerGroup == "" {
+		bad("EVENTFLOW_CONSUMER_GROUP", "must not be empty")
+	}
+	for _, k := range c.APIKeys {
+		if strings.TrimSpace(k) == "" {
+			bad("EVENTFLOW_API_KEYS", "must not contain empty keys")
+			break
+		}
+	}
+	positive := []struct {
+		name string
+		v    int64
+	}{
+		{"EVENTFLOW_WORKER_CONCURRENCY", int64(c.WorkerConcurrency)},
+		{"EVENTFLOW_MAX_EVENT_BYTES", c.MaxEventBytes},
+		{"EVENTFLOW_MAX_BATCH_EVENTS", int64(c.MaxBatchEvents)},
+		{"EVENTFLOW_MAX_BATCH_BYTES", c.MaxBatchBytes},
+		{"EVENTFLOW_DB_MAX_CONNS", int64(c.DBMaxConns)},
+		{"EVENTFLOW_RETRY_INITIAL_INTERVAL", int64(c.RetryInitialInterval)},
+		{"EVENTFLOW_RETRY_MAX_INTERVAL", int64(c.RetryMaxInterval)},
+		{"EVENTFLOW_HANDLER_TIMEOUT", int64(c.HandlerTimeout)},
+		{"EVENTFLOW_REDELIVERY_IDLE", int64(c.RedeliveryIdle)},
+		{"EVENTFLOW_INGEST_TIMEOUT", int64(c.IngestTimeout)},
+		{"EVENTFLOW_SHUTDOWN_TIMEOUT", int64(c.ShutdownTimeout)},
+	}
+	for _, p := range positive {
+		if p.v <= 0 {
+			bad(p.name, "must be positive")
+		}
+	}
+	if c.RetryMax < 0 {
+		bad("EVENTFLOW_RETRY_MAX", "must not be negative")
+	}
+	if c.RetryMaxInterval < c.RetryInitialInterval {
+		bad("EVENTFLOW_RETRY_MAX_INTERVAL", "must not be below EVENTFLOW_RETRY_INITIAL_INTERVAL")
+	}
+	// In-process retries sleep inside the handler while the message stays
+	// pending; if they outlast the redelivery idle time another consumer
+	// claims the message and processes it concurrently.
+	if budget := c.RetryBudget(); budget >= c.RedeliveryIdle/2 {
+		bad("EVENTFLOW_REDELIVERY_IDLE", "must be more than twice the worst-case retry time %v (EVENTFLOW_RETRY_MAX × EVENTFLOW_HANDLER_TIMEOUT plus backoff)", budget)
+	}
+	if _, err := ParseLogLevel(c.LogLevel); err != nil {
+		bad("EVENTFLOW_LOG_LEVEL", "%v", err)
+	}
+	if c.LogFormat != "json" && c.LogFormat != "text" {
+		bad("EVENTFLOW_LOG_FORMAT", "must be json or text, not %q", c.LogFormat)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("configuration: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// RetryBudget is the longest one delivery can spend in the process
+// handler: every attempt timing out, with the longest backoff between them.
+func (c Config) RetryBudget() time.Duration {
+	attempts := time.Duration(c.RetryMax + 1)
+	return attempts*c.HandlerTimeout + time.Duration(c.RetryMax)*c.RetryMaxInterval*12/10
+}
+
+// ParseLogLevel reads DEBUG, INFO, WARN or ERROR (any case).
+func ParseLogLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("must be DEBUG, INFO, WARN or ERROR, not %q", s)
+	}
+	return l, nil
+}

@@ -1,0 +1,181 @@
+package app
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// envOf turns a config into the environment that produces it.
+func envOf(cfg Config) []string {
+	return []string{
+		execEnv + "=1",
+		"DATABASE_URL=" + cfg.DatabaseURL, "REDIS_URL=" + cfg.RedisURL,
+		"EVENTFLOW_STREAM=" + cfg.Stream, "EVENTFLOW_CONSUMER_GROUP=" + cfg.ConsumerGroup,
+		"EVENTFLOW_CONSUMER_NAME=" + cfg.ConsumerName,
+		"EVENTFLOW_HTTP_ADDR=127.0.0.1:0", "EVENTFLOW_METRICS_ADDR=127.0.0.1:0",
+		"EVENTFLOW_LOG_LEVEL=INFO", fmt.Sprintf("EVENTFLOW_REDELIVERY_IDLE=%s", cfg.RedeliveryIdle),
+		"EVENTFLOW_SHUTDOWN_TIMEOUT=20s",
+		fmt.Sprintf("EVENTFLOW_RETRY_MAX=%d", cfg.RetryMax),
+		fmt.Sprintf("EVENTFLOW_HANDLER_TIMEOUT=%s", cfg.HandlerTimeout),
+		fmt.Sprintf("EVENTFLOW_RETRY_INITIAL_INTERVAL=%s", cfg.RetryInitialInterval),
+		fmt.Sprintf("EVENTFLOW_RETRY_MAX_INTERVAL=%s", cfg.RetryMaxInterval),
+	}
+}
+
+// startProcess runs eventflow serve as a child process and returns it with
+// its API address, read from its "eventflow running" log line.
+func startProcess(t *testing.T, cfg Config) (*exec.Cmd, string, *syncBuffer) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "serve")
+	cmd.Env = append(os.Environ(), envOf(cfg)...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	addr := make(chan string, 1)
+	logs := &syncBuffer{}
+	go func() {
+		scan := bufio.NewScanner(stdout)
+		for scan.Scan() {
+			logs.Write(append(scan.Bytes(), '\n'))
+			var line struct {
+				Msg      string `json:"msg"`
+				HTTPAddr string `json:"http_addr"`
+			}
+			if json.Unmarshal(scan.Bytes(), &line) == nil && line.Msg == "eventflow running" {
+				addr <- line.HTTPAddr
+			}
+		}
+	}()
+	select {
+	case a := <-addr:
+		return cmd, "http://" + a, stderr
+	case <-time.After(30 * time.Second):
+		t.Fatalf("eventflow did not start: %s %s", logs.String(), stderr.String())
+	}
+	return nil, "", nil
+}
+
+// SIGTERM while clients keep posting: the process exits 0, every event
+// answered 202 is stored, no request gets a 5xx, and every accepted event
+// is processed exactly once (by a worker started afterwards for those the
+// first process left pending).
+func TestSIGTERMUnderLoadLosesNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs eventflow as a child process under load")
+	}
+	t.Parallel()
+	cfg := testConfig(t)
+	cfg.RedeliveryIdle = 10 * time.Second
+	cmd, base, stderr := startProcess(t, cfg)
+
+	var (
+		mu        sync.Mutex
+		accepted  []string
+		serverErr int
+		wg        sync.WaitGroup
+	)
+	stopLoad := make(chan struct{})
+	client := &http.Client{Timeout: 30 * time.Second}
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stopLoad:
+					return
+				default:
+				}
+				id := uuid.NewString()
+				res, err := client.Post(base+"/v1/events", "application/json", bytes.NewReader([]byte(orderBody(id))))
+				if err != nil {
+					continue // refused once the listener closed: not accepted
+				}
+				res.Body.Close()
+				mu.Lock()
+				switch {
+				case res.StatusCode == http.StatusAccepted:
+					accepted = append(accepted, id)
+				case res.StatusCode >= 500:
+					serverErr++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	time.Sleep(1500 * time.Millisecond)
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waitErr := make(chan error, 1)
+	go func() { waitErr <- cmd.Wait() }()
+	select {
+	case err := <-waitErr:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v; stderr %s", err, stderr.String())
+		}
+	case <-time.After(40 * time.Second):
+		t.Fatal("no exit within 40s of SIGTERM")
+	}
+	close(stopLoad)
+	wg.Wait()
+	if len(accepted) == 0 {
+		t.Fatal("no event was accepted before the signal")
+	}
+	if serverErr != 0 {
+		t.Errorf("%d requests got a 5xx during shutdown", serverErr)
+	}
+
+	// Whatever the first process left pending is claimed by the next
+	// worker once idle for RedeliveryIdle.
+	h := start(t, cfg, Roles{Worker: true})
+	if n := h.count("raw_events", "event_id = ANY($1::uuid[])", pqArray(accepted)); n != len(accepted) {
+		t.Fatalf("raw_events holds %d of %d accepted events", n, len(accepted))
+	}
+	eventually(t, 60*time.Second, "every accepted event processed", func() bool {
+		return h.count("processed_events", "event_id = ANY($1::uuid[])", pqArray(accepted)) == len(accepted)
+	})
+	if n, raw := h.count("processed_events", ""), h.count("raw_events", ""); n != raw {
+		t.Errorf("processed_events %d rows, raw_events %d: every stored event should be processed once", n, raw)
+	}
+	if n := h.count("failed_events", ""); n != 0 {
+		t.Errorf("failed_events %d rows after a graceful shutdown, want 0", n)
+	}
+	t.Logf("accepted %d events before and during shutdown", len(accepted))
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
