@@ -1,6 +1,8 @@
 package handlers
 
 import (
+	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,16 +11,24 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/eventflow/eventflow/middleware"
+	"github.com/eventflow/eventflow/schema"
 	"github.com/eventflow/eventflow/schema/store"
+	"github.com/eventflow/eventflow/transport"
 )
 
 // Ingest is the ingest handler: it stores a request's events in raw_events
-// and publishes the new ones to the transport, in that order, and acks only
-// when both succeeded. A duplicate whose earlier publish is not known to
-// have succeeded is published again.
+// and publishes the new ones to the transport, and acks only when both
+// succeeded. A duplicate whose earlier publish is not known to have
+// succeeded is published again.
+//
+// With an outbox transport (Outbox set) the insert and the publish are one
+// transaction; otherwise the insert commits first and the publish follows.
 type Ingest struct {
 	Store     store.Store
 	Publisher message.Publisher
+	// Outbox, when set, publishes inside the store's transaction; Store
+	// must then be a store.OutboxStore.
+	Outbox transport.TxPublisher
 	// Topic is the transport topic (stream) events are published to.
 	Topic   string
 	Metrics *middleware.Metrics
@@ -40,34 +50,17 @@ func (h *Ingest) Handle(msg *message.Message) error {
 
 func (h *Ingest) ingest(msg *message.Message, req *IngestRequest) error {
 	ctx := msg.Context()
-	results, err := h.Store.InsertRaw(ctx, req.Events)
-	if err != nil {
-		return fmt.Errorf("store raw events: %w", err)
-	}
 	var (
-		out []*message.Message
-		ids []uuid.UUID
+		results []store.RawResult
+		err     error
 	)
-	for i, r := range results {
-		if r.Outcome == store.Inserted || (r.Outcome == store.Duplicate && !r.Published) {
-			m, err := EventMessage(ctx, req.Events[i])
-			if err != nil {
-				return err
-			}
-			out = append(out, m)
-			ids = append(ids, r.ID)
-		}
+	if h.Outbox != nil {
+		results, err = h.ingestOutbox(ctx, req.Events)
+	} else {
+		results, err = h.ingestThenPublish(ctx, req.Events)
 	}
-	if len(out) > 0 {
-		if err := h.Publisher.Publish(h.Topic, out...); err != nil {
-			return fmt.Errorf("publish events: %w", err)
-		}
-		// The events are on the transport now; failing to record that only
-		// means a client's retry publishes them again, which processing
-		// deduplicates, so it does not fail the request.
-		if err := h.Store.MarkPublished(ctx, ids); err != nil {
-			middleware.LoggerFrom(ctx, h.Logger).Warn("cannot mark events published", "error", err, "events", len(ids))
-		}
+	if err != nil {
+		return err
 	}
 	req.Results = results
 	for i, r := range results {
@@ -79,4 +72,67 @@ func (h *Ingest) ingest(msg *message.Message, req *IngestRequest) error {
 		}
 	}
 	return nil
+}
+
+// ingestThenPublish commits the events, then publishes them. A crash
+// between the two leaves them unpublished in raw_events: published_at
+// stays NULL and a client's retry publishes them.
+func (h *Ingest) ingestThenPublish(ctx context.Context, events []schema.Event) ([]store.RawResult, error) {
+	results, err := h.Store.InsertRaw(ctx, events)
+	if err != nil {
+		return nil, fmt.Errorf("store raw events: %w", err)
+	}
+	msgs, ids, err := toPublish(ctx, events, results)
+	if err != nil || len(msgs) == 0 {
+		return results, err
+	}
+	if err := h.Publisher.Publish(h.Topic, msgs...); err != nil {
+		return nil, fmt.Errorf("publish events: %w", err)
+	}
+	// The events are on the transport now; failing to record that only
+	// means a client's retry publishes them again, which processing
+	// deduplicates, so it does not fail the request.
+	if err := h.Store.MarkPublished(ctx, ids); err != nil {
+		middleware.LoggerFrom(ctx, h.Logger).Warn("cannot mark events published", "error", err, "events", len(ids))
+	}
+	return results, nil
+}
+
+// ingestOutbox stores and queues the events in one transaction.
+func (h *Ingest) ingestOutbox(ctx context.Context, events []schema.Event) ([]store.RawResult, error) {
+	outbox, ok := h.Store.(store.OutboxStore)
+	if !ok {
+		return nil, errors.New("ingest: the outbox transport needs a store with transactions")
+	}
+	results, err := outbox.InsertRawAndPublish(ctx, events, func(ctx context.Context, tx *sql.Tx, results []store.RawResult) ([]uuid.UUID, error) {
+		msgs, ids, err := toPublish(ctx, events, results)
+		if err != nil || len(msgs) == 0 {
+			return nil, err
+		}
+		return ids, h.Outbox.PublishTx(ctx, tx, h.Topic, msgs...)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store and queue events: %w", err)
+	}
+	return results, nil
+}
+
+// toPublish returns the messages of the events that need publishing: the
+// new ones, and duplicates whose first publish was never confirmed.
+func toPublish(ctx context.Context, events []schema.Event, results []store.RawResult) ([]*message.Message, []uuid.UUID, error) {
+	var (
+		msgs []*message.Message
+		ids  []uuid.UUID
+	)
+	for i, r := range results {
+		if r.Outcome == store.Inserted || (r.Outcome == store.Duplicate && !r.Published) {
+			m, err := EventMessage(ctx, events[i])
+			if err != nil {
+				return nil, nil, err
+			}
+			msgs = append(msgs, m)
+			ids = append(ids, r.ID)
+		}
+	}
+	return msgs, ids, nil
 }

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"database/sql"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 )
@@ -34,3 +35,13 @@ type Transport interface {
 // says what was wrong; the message's payload holds what was received. The
 // process handler dead-letters such messages instead of stopping.
 const MalformedMetadataKey = "eventflow_malformed"
+
+// TxPublisher is implemented by a transport whose messages live in the
+// database, beside raw_events (the Postgres outbox): it publishes inside
+// the caller's transaction, so that an event is stored and queued, or
+// neither.
+type TxPublisher interface {
+	// PublishTx publishes msgs to topic as part of tx; nothing is delivered
+	// unless tx commits.
+	PublishTx(ctx context.Context, tx *sql.Tx, topic string, msgs ...*message.Message) error
+}

@@ -5,6 +5,7 @@ package fault
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"sync/atomic"
 
@@ -145,4 +146,32 @@ func (p publisher) Publish(topic string, msgs ...*message.Message) error {
 		return err
 	}
 	return p.Publisher.Publish(topic, msgs...)
+}
+
+// InsertRawAndPublish implements store.OutboxStore when the wrapped store
+// does; publish failures injected through Transport surface here.
+func (s *Store) InsertRawAndPublish(ctx context.Context, events []schema.Event, publish store.PublishFunc) ([]store.RawResult, error) {
+	if err := s.fail(); err != nil {
+		return nil, err
+	}
+	os, ok := s.Store.(store.OutboxStore)
+	if !ok {
+		return nil, errors.New("fault: the wrapped store has no outbox")
+	}
+	return os.InsertRawAndPublish(ctx, events, publish)
+}
+
+// PublishTx implements transport.TxPublisher when the wrapped transport
+// does. While the transport is down it fails after the real publish has
+// written the messages into tx, so a test sees that the failure rolls back
+// both the events and their messages.
+func (t *Transport) PublishTx(ctx context.Context, tx *sql.Tx, topic string, msgs ...*message.Message) error {
+	tp, ok := t.Transport.(transport.TxPublisher)
+	if !ok {
+		return errors.New("fault: the wrapped transport has no outbox")
+	}
+	if err := tp.PublishTx(ctx, tx, topic, msgs...); err != nil {
+		return err
+	}
+	return t.fail()
 }

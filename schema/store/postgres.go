@@ -88,6 +88,41 @@ LEFT JOIN raw_events r ON r.event_id = i.event_id AND ins.event_id IS NULL`
 
 // InsertRaw implements Store.
 func (p *Postgres) InsertRaw(ctx context.Context, events []schema.Event) ([]RawResult, error) {
+	return insertRaw(ctx, p.db, events)
+}
+
+// InsertRawAndPublish implements OutboxStore: the insert, the publish and
+// the published mark commit together or not at all.
+func (p *Postgres) InsertRawAndPublish(ctx context.Context, events []schema.Event, publish PublishFunc) ([]RawResult, error) {
+	tx, err := p.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	results, err := insertRaw(ctx, tx, events)
+	if err != nil {
+		return nil, err
+	}
+	published, err := publish(ctx, tx, results)
+	if err != nil {
+		return nil, fmt.Errorf("publish in transaction: %w", err)
+	}
+	if err := markPublished(ctx, tx, published); err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("commit raw events: %w", err)
+	}
+	return results, nil
+}
+
+// queryer is what insertRaw needs of a pool or a transaction.
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+func insertRaw(ctx context.Context, q queryer, events []schema.Event) ([]RawResult, error) {
 	results := make([]RawResult, len(events))
 	firsts, repeats := firstOccurrences(events)
 	pending := firsts
@@ -99,7 +134,7 @@ func (p *Postgres) InsertRaw(ctx context.Context, events []schema.Event) ([]RawR
 			return nil, fmt.Errorf("insert raw events: %d events neither inserted nor found", len(pending))
 		}
 		var err error
-		if pending, err = p.insertRaw(ctx, events, pending, results); err != nil {
+		if pending, err = insertRawOnce(ctx, q, events, pending, results); err != nil {
 			return nil, err
 		}
 	}
@@ -107,9 +142,9 @@ func (p *Postgres) InsertRaw(ctx context.Context, events []schema.Event) ([]RawR
 	return results, nil
 }
 
-// insertRaw inserts events[idx...], fills their results and returns the
-// indexes that must be asked again.
-func (p *Postgres) insertRaw(ctx context.Context, events []schema.Event, idx []int, results []RawResult) ([]int, error) {
+// insertRawOnce inserts events[idx...], fills their results and returns
+// the indexes that must be asked again.
+func insertRawOnce(ctx context.Context, q queryer, events []schema.Event, idx []int, results []RawResult) ([]int, error) {
 	n := len(idx)
 	ids, types, sources := make([]string, n), make([]string, n), make([]string, n)
 	payloads, metas, cids := make([]string, n), make([]string, n), make([]string, n)
@@ -128,7 +163,7 @@ func (p *Postgres) insertRaw(ctx context.Context, events []schema.Event, idx []i
 		hasTS[j] = e.HasTimestamp
 		byID[e.ID] = i
 	}
-	rows, err := p.db.QueryContext(ctx, insertRawSQL,
+	rows, err := q.QueryContext(ctx, insertRawSQL,
 		pq.Array(ids), pq.Array(types), pq.Array(sources), pq.Array(payloads), pq.Array(metas),
 		pq.Array(cids), pq.Array(occurred), pq.Array(received), pq.Array(hasTS))
 	if err != nil {
@@ -175,10 +210,14 @@ func metadataJSON(m map[string]string) (string, error) {
 
 // MarkPublished implements Store.
 func (p *Postgres) MarkPublished(ctx context.Context, ids []uuid.UUID) error {
+	return markPublished(ctx, p.db, ids)
+}
+
+func markPublished(ctx context.Context, q queryer, ids []uuid.UUID) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	_, err := p.db.ExecContext(ctx,
+	_, err := q.ExecContext(ctx,
 		`UPDATE raw_events SET published_at = now() WHERE event_id = ANY($1::uuid[]) AND published_at IS NULL`,
 		pq.Array(uuidStrings(ids)))
 	if err != nil {

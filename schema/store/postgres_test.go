@@ -2,10 +2,15 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"log/slog"
 	"testing"
 
+	"github.com/google/uuid"
+
 	"github.com/eventflow/eventflow/internal/testenv"
+	"github.com/eventflow/eventflow/schema"
 	"github.com/eventflow/eventflow/schema/migrations"
 	"github.com/eventflow/eventflow/schema/store"
 	"github.com/eventflow/eventflow/schema/store/storetest"
@@ -24,4 +29,66 @@ func TestPostgres(t *testing.T) {
 	}
 	// The sub-tests share one database: each works on its own event ids.
 	storetest.Run(t, func(*testing.T) store.Store { return pg })
+}
+
+func TestPostgresInsertRawAndPublish(t *testing.T) {
+	t.Parallel()
+	url := testenv.Postgres(t)
+	pg, err := store.OpenPostgres(store.PostgresConfig{URL: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pg.Close() })
+	ctx := context.Background()
+	if _, err := migrations.Up(ctx, pg.DB().DB, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pg.DB().Exec(`CREATE TABLE queued (event_id uuid)`); err != nil {
+		t.Fatal(err)
+	}
+	queue := func(fail bool) store.PublishFunc {
+		return func(ctx context.Context, tx *sql.Tx, results []store.RawResult) ([]uuid.UUID, error) {
+			var ids []uuid.UUID
+			for _, r := range results {
+				if _, err := tx.ExecContext(ctx, `INSERT INTO queued VALUES ($1)`, r.ID); err != nil {
+					return nil, err
+				}
+				ids = append(ids, r.ID)
+			}
+			if fail {
+				return nil, errors.New("publish failed after the insert")
+			}
+			return ids, nil
+		}
+	}
+	count := func(q string, args ...any) int {
+		var n int
+		if err := pg.DB().Get(&n, q, args...); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	failed := storetest.NewEvent()
+	if _, err := pg.InsertRawAndPublish(ctx, []schema.Event{failed}, queue(true)); err == nil {
+		t.Fatal("a failing publish must fail InsertRawAndPublish")
+	}
+	if n := count(`SELECT count(*) FROM raw_events WHERE event_id = $1`, failed.ID); n != 0 {
+		t.Errorf("raw_events kept %d rows of a transaction whose publish failed", n)
+	}
+	if n := count(`SELECT count(*) FROM queued`); n != 0 {
+		t.Errorf("the queue kept %d messages of a transaction whose publish failed", n)
+	}
+
+	ok := storetest.NewEvent()
+	res, err := pg.InsertRawAndPublish(ctx, []schema.Event{ok}, queue(false))
+	if err != nil || len(res) != 1 || res[0].Outcome != store.Inserted {
+		t.Fatalf("InsertRawAndPublish: %+v, %v", res, err)
+	}
+	if n := count(`SELECT count(*) FROM raw_events WHERE event_id = $1 AND published_at IS NOT NULL`, ok.ID); n != 1 {
+		t.Errorf("the stored event is not marked published")
+	}
+	if n := count(`SELECT count(*) FROM queued WHERE event_id = $1`, ok.ID); n != 1 {
+		t.Errorf("the event was not queued")
+	}
 }

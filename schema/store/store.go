@@ -8,6 +8,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"time"
@@ -45,6 +46,20 @@ type Store interface {
 	// Close releases the store's connections.
 	Close() error
 }
+
+// OutboxStore is a Store that can queue events in the same transaction
+// that stores them, for a transport whose queue lives in the database.
+type OutboxStore interface {
+	Store
+	// InsertRawAndPublish does what InsertRaw does and, in the same
+	// transaction, calls publish with it and the results; publish returns
+	// the ids it queued, which are marked published. If publish fails,
+	// nothing is stored.
+	InsertRawAndPublish(ctx context.Context, events []schema.Event, publish PublishFunc) ([]RawResult, error)
+}
+
+// PublishFunc queues events inside tx and returns the ids it queued.
+type PublishFunc func(ctx context.Context, tx *sql.Tx, results []RawResult) (published []uuid.UUID, err error)
 
 // Outcome is what InsertRaw did with one event.
 type Outcome int
