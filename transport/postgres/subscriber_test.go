@@ -1,0 +1,340 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/eventflow/eventflow/transport"
+)
+
+// With at least Consumers × BatchSize messages waiting, every consumer
+// locks a batch, and the handler gets one message of each at once. (With
+// fewer, the first consumers take them all and handle their batches one
+// message after the other.)
+func TestSubscriberHasConsumersMessagesInFlight(t *testing.T) {
+	t.Parallel()
+	const consumers = 4
+	tr := newTestTransport(t, Config{Consumers: consumers})
+	topic := newTopic()
+	total := 2 * consumers * DefaultBatchSize
+	for i := range total {
+		publish(t, tr, topic, fmt.Sprint(i))
+	}
+
+	var (
+		mu                    sync.Mutex
+		inFlight, maxInFlight int
+	)
+	started := make(chan struct{}, total)
+	release := make(chan struct{})
+	router, err := message.NewRouter(message.RouterConfig{}, watermill.NopLogger{})
+	if err != nil {
+		t.Fatalf("NewRouter: %v", err)
+	}
+	router.AddConsumerHandler("blocking", topic, tr.Subscriber(), func(*message.Message) error {
+		mu.Lock()
+		inFlight++
+		maxInFlight = max(maxInFlight, inFlight)
+		mu.Unlock()
+		defer func() {
+			mu.Lock()
+			inFlight--
+			mu.Unlock()
+		}()
+		started <- struct{}{}
+		<-release
+		return nil
+	})
+	runRouter(t, router)
+
+	for range consumers {
+		select {
+		case <-started:
+		case <-time.After(waitTimeout):
+			t.Fatalf("fewer than %d handlers started within %s", consumers, waitTimeout)
+		}
+	}
+	mu.Lock()
+	if inFlight != consumers {
+		t.Errorf("with all handlers blocked, %d messages in flight, want %d", inFlight, consumers)
+	}
+	mu.Unlock()
+
+	close(release)
+	for range total - consumers {
+		select {
+		case <-started:
+		case <-time.After(waitTimeout):
+			t.Fatalf("the other %d messages were not handled within %s", total-consumers, waitTimeout)
+		}
+	}
+	eventually(t, depthIs(t, tr, topic, 0))
+	mu.Lock()
+	defer mu.Unlock()
+	if maxInFlight != consumers {
+		t.Errorf("at most %d messages in flight, want %d", maxInFlight, consumers)
+	}
+}
+
+// Two processes share a topic: while one holds a message, the other gets
+// the next one instead of waiting for the lock.
+func TestSubscribersOfTwoProcessesShareATopic(t *testing.T) {
+	t.Parallel()
+	db := newDB(t, testPoolSize)
+	cfg := Config{DB: db, Consumers: 1, BatchSize: 1}
+	first, second := newTestTransport(t, cfg), newTestTransport(t, cfg)
+	topic := newTopic()
+	sent1 := publish(t, first, topic, "one")
+	sent2 := publish(t, first, topic, "two")
+
+	held := receive(t, subscribe(t, first, topic))
+	if held.UUID != sent1.UUID {
+		t.Fatalf("first process got %s, want the first message %s", held.UUID, sent1.UUID)
+	}
+	got := receive(t, subscribe(t, second, topic))
+	if got.UUID != sent2.UUID {
+		t.Errorf("second process got %s, want the second message %s", got.UUID, sent2.UUID)
+	}
+	got.Ack()
+	held.Ack()
+	eventually(t, depthIs(t, first, topic, 0))
+}
+
+func TestSubscriberRedeliversNackedMessage(t *testing.T) {
+	t.Parallel()
+	tr := newTestTransport(t, Config{Consumers: 1, ResendInterval: 10 * time.Millisecond})
+	topic := newTopic()
+	sent := publish(t, tr, topic, "nack me")
+	msgs := subscribe(t, tr, topic)
+
+	receive(t, msgs).Nack()
+	got := receive(t, msgs)
+	if got.UUID != sent.UUID || string(got.Payload) != "nack me" {
+		t.Errorf("after a nack got %s %q, want %s %q", got.UUID, got.Payload, sent.UUID, sent.Payload)
+	}
+	got.Ack()
+	eventually(t, depthIs(t, tr, topic, 0))
+}
+
+func TestSubscriberRedeliversAfterAckDeadline(t *testing.T) {
+	t.Parallel()
+	const deadline = 300 * time.Millisecond
+	tr := newTestTransport(t, Config{Consumers: 1, AckDeadline: deadline, PollInterval: 10 * time.Millisecond})
+	topic := newTopic()
+	sent := publish(t, tr, topic, "too slow")
+	msgs := subscribe(t, tr, topic)
+
+	first := receive(t, msgs)
+	start := time.Now()
+	select {
+	case <-first.Context().Done():
+	case <-time.After(waitTimeout):
+		t.Fatalf("message context not cancelled within %s of an ack deadline of %s", waitTimeout, deadline)
+	}
+	got := receive(t, msgs)
+	if elapsed := time.Since(start); elapsed < deadline/2 {
+		t.Errorf("delivered again after %s, long before the ack deadline %s", elapsed, deadline)
+	}
+	if got.UUID != sent.UUID {
+		t.Errorf("got %s, want %s again", got.UUID, sent.UUID)
+	}
+	first.Ack() // too late: ignored
+	got.Ack()
+	eventually(t, depthIs(t, tr, topic, 0))
+}
+
+// A subscriber closed in the middle of a batch keeps the acks it was given
+// and hands the rest of the batch back: nothing is lost, nothing acked
+// comes again.
+func TestSubscriberClosedMidBatchHandsTheRestBack(t *testing.T) {
+	t.Parallel()
+	db := newDB(t, testPoolSize)
+	cfg := Config{DB: db, Consumers: 1, BatchSize: 10}
+	first := newTestTransport(t, cfg)
+	topic := newTopic()
+	var sent []*message.Message
+	for i := range 5 {
+		sent = append(sent, publish(t, first, topic, fmt.Sprint(i)))
+	}
+
+	msgs := subscribe(t, first, topic)
+	receive(t, msgs).Ack()
+	inFlight := receive(t, msgs)
+	if err := first.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	select {
+	case <-inFlight.Context().Done():
+	default:
+		t.Error("context of the message in flight not cancelled by Close")
+	}
+	inFlight.Ack() // after Close: lost, so the message comes again
+	if n, err := first.Depth(t.Context(), topic); err != nil || n != 4 {
+		t.Fatalf("Depth after Close = %d, %v; want 4 (one acked of five)", n, err)
+	}
+
+	second := newTestTransport(t, cfg)
+	msgs = subscribe(t, second, topic)
+	for _, want := range sent[1:] {
+		got := receive(t, msgs)
+		if got.UUID != want.UUID {
+			t.Errorf("got %s %q, want %s %q", got.UUID, got.Payload, want.UUID, want.Payload)
+		}
+		got.Ack()
+	}
+	eventually(t, depthIs(t, second, topic, 0))
+}
+
+// A consumer that dies without closing (its connection is gone, as in a
+// crash of its process) leaves its batch, acked or not, to the others:
+// its transaction rolls back.
+func TestSubscriberCrashHandsTheBatchBack(t *testing.T) {
+	t.Parallel()
+	db := newDB(t, testPoolSize)
+	cfg := Config{DB: db, Consumers: 1, BatchSize: 10}
+	crashing := newTestTransport(t, cfg)
+	topic := newTopic()
+	for i := range 3 {
+		publish(t, crashing, topic, fmt.Sprint(i))
+	}
+	msgs := subscribe(t, crashing, topic)
+	receive(t, msgs).Ack()
+	receive(t, msgs) // in flight
+
+	var killed int
+	err := db.QueryRowContext(t.Context(), `
+		SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE datname = current_database() AND pid <> pg_backend_pid()
+		  AND state = 'idle in transaction'`).Scan(&killed)
+	if err != nil || killed != 1 {
+		t.Fatalf("terminate the consumer's backend: killed %d, %v; want 1", killed, err)
+	}
+
+	// Well before the crashed consumer's ack deadline.
+	msgs = subscribe(t, newTestTransport(t, cfg), topic)
+	seen := map[string]bool{}
+	for range 3 {
+		got := receive(t, msgs)
+		seen[string(got.Payload)] = true
+		got.Ack()
+	}
+	if len(seen) != 3 {
+		t.Errorf("got payloads %v, want the 3 messages of the batch", seen)
+	}
+	eventually(t, depthIs(t, crashing, topic, 0))
+}
+
+func TestSubscriberDeliversMalformedRowsFlagged(t *testing.T) {
+	t.Parallel()
+	db := newDB(t, testPoolSize)
+	tr := newTestTransport(t, Config{DB: db, Consumers: 1, BatchSize: 10})
+	topic := newTopic()
+	for _, row := range []struct{ uuid, metadata string }{
+		{"not-a-uuid", `["not", "an", "object"]`},
+		{"", `{"a": "b"}`},
+		{"b1c0a3c4-6f0e-4a84-9b0c-3f1f2f7f0a01", `{"n": 1}`},
+	} {
+		_, err := db.ExecContext(t.Context(),
+			`INSERT INTO eventflow_outbox (topic, uuid, payload, metadata) VALUES ($1, $2, '\xff00', $3)`,
+			topic, row.uuid, row.metadata)
+		if err != nil {
+			t.Fatalf("insert garbage: %v", err)
+		}
+	}
+	good := publish(t, tr, topic, "fine")
+	msgs := subscribe(t, tr, topic)
+
+	for i := range 3 {
+		got := receive(t, msgs)
+		reason, ok := got.Metadata[transport.MalformedMetadataKey]
+		if !ok {
+			t.Errorf("garbage row %d delivered without %s: %s %v", i, transport.MalformedMetadataKey, got.UUID, got.Metadata)
+		}
+		if string(got.Payload) != "\xff\x00" || got.UUID == "" {
+			t.Errorf("garbage row %d: uuid %q payload %q (reason %q), want a uuid and the row's payload", i, got.UUID, got.Payload, reason)
+		}
+		got.Ack()
+	}
+	got := receive(t, msgs)
+	if got.UUID != good.UUID || got.Metadata[transport.MalformedMetadataKey] != "" {
+		t.Errorf("after the garbage got %s %v, want %s unflagged", got.UUID, got.Metadata, good.UUID)
+	}
+	got.Ack()
+	eventually(t, depthIs(t, tr, topic, 0))
+}
+
+func TestSubscriberContextCancelClosesChannel(t *testing.T) {
+	t.Parallel()
+	tr := newTestTransport(t, Config{Consumers: 2})
+	topic := newTopic()
+	ctx, cancel := context.WithCancel(t.Context())
+	msgs, err := tr.Subscriber().Subscribe(ctx, topic)
+	if err != nil {
+		t.Fatalf("Subscribe: %v", err)
+	}
+	publish(t, tr, topic, "in flight at cancel")
+	inFlight := receive(t, msgs)
+	cancel()
+	waitClosed(t, msgs)
+	select {
+	case <-inFlight.Context().Done():
+	default:
+		t.Error("context of the message in flight not cancelled")
+	}
+
+	// The transport goes on: a new subscription gets the message again.
+	got := receive(t, subscribe(t, tr, topic))
+	if got.UUID != inFlight.UUID {
+		t.Errorf("got %s, want %s again", got.UUID, inFlight.UUID)
+	}
+	got.Ack()
+}
+
+func TestSubscriberCloseClosesEveryChannel(t *testing.T) {
+	t.Parallel()
+	tr := newTestTransport(t, Config{Consumers: 2})
+	topic := newTopic()
+	a, b := subscribe(t, tr, topic), subscribe(t, tr, topic+"-other")
+
+	var wg sync.WaitGroup
+	errs := make([]error, 3)
+	for i := range errs {
+		wg.Go(func() { errs[i] = tr.Subscriber().Close() })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	for _, msgs := range []<-chan *message.Message{a, b} {
+		select {
+		case _, ok := <-msgs:
+			if ok {
+				t.Error("message after Close")
+			}
+		default:
+			t.Error("channel still open after Close returned")
+		}
+	}
+	if _, err := tr.Subscriber().Subscribe(t.Context(), topic); !errors.Is(err, ErrClosed) {
+		t.Errorf("Subscribe after Close: got %v, want ErrClosed", err)
+	}
+}
+
+func TestSubscriberInvalidTopic(t *testing.T) {
+	t.Parallel()
+	tr := newTestTransport(t, Config{})
+	if _, err := tr.Subscriber().Subscribe(t.Context(), "no spaces"); err == nil {
+		t.Error("Subscribe to an invalid topic returned nil")
+	}
+	// The failed subscription is gone: Close does not wait for it.
+	if err := tr.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+}
