@@ -1,9 +1,11 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -37,6 +39,7 @@ type memFailed struct {
 	Failed
 	at       time.Time
 	replayed *time.Time
+	history  []HistoryEntry
 }
 
 var _ Store = (*Memory)(nil)
@@ -104,6 +107,7 @@ func (m *Memory) RecordProcessed(_ context.Context, p Processed) (bool, error) {
 	m.processed[p.Event.ID] = &memProcessed{Processed: p, at: now}
 	if f, ok := m.failed[p.Event.ID]; ok && p.Replay && f.replayed == nil {
 		f.replayed = &now
+		f.history = append(f.history, HistoryEntry{At: now, Action: ActionReplaySucceeded})
 	}
 	return true, nil
 }
@@ -117,7 +121,13 @@ func (m *Memory) RecordFailed(_ context.Context, f Failed) error {
 	}
 	f.Payload = append(json.RawMessage(nil), f.Payload...)
 	f.Metadata = maps.Clone(f.Metadata)
-	m.failed[f.EventID] = &memFailed{Failed: f, at: m.now()}
+	now := m.now()
+	entry := HistoryEntry{At: now, Action: ActionFailed, Error: f.Error, ErrorKind: string(f.Kind), Attempts: f.Attempts}
+	var history []HistoryEntry
+	if old, ok := m.failed[f.EventID]; ok {
+		history = old.history
+	}
+	m.failed[f.EventID] = &memFailed{Failed: f, at: now, history: append(history, entry)}
 	return nil
 }
 
@@ -147,3 +157,126 @@ func (m *Memory) Ping(context.Context) error { return nil }
 
 // Close implements Store.
 func (m *Memory) Close() error { return nil }
+
+func (f *memFailed) deadLetter(withHistory bool) DeadLetter {
+	d := DeadLetter{Failed: f.Failed, FailedAt: f.at}
+	d.Payload = append(json.RawMessage(nil), f.Payload...)
+	d.Metadata = maps.Clone(f.Metadata)
+	if f.replayed != nil {
+		at := *f.replayed
+		d.ReplayedAt = &at
+	}
+	if withHistory {
+		d.History = append([]HistoryEntry(nil), f.history...)
+	}
+	return d
+}
+
+func (f *memFailed) matches(flt DeadLetterFilter) bool {
+	switch {
+	case !flt.IncludeReplayed && f.replayed != nil:
+		return false
+	case len(flt.EventTypes) > 0 && !slices.Contains(flt.EventTypes, f.EventType):
+		return false
+	case len(flt.Kinds) > 0 && !slices.Contains(flt.Kinds, f.Kind):
+		return false
+	case !flt.FailedFrom.IsZero() && f.at.Before(flt.FailedFrom):
+		return false
+	case !flt.FailedTo.IsZero() && !f.at.Before(flt.FailedTo):
+		return false
+	}
+	return true
+}
+
+// sortedDeadLetters returns the matching dead letters in listing order.
+func (m *Memory) sortedDeadLetters(flt DeadLetterFilter) []*memFailed {
+	var out []*memFailed
+	for _, f := range m.failed {
+		if f.matches(flt) {
+			out = append(out, f)
+		}
+	}
+	slices.SortFunc(out, func(a, b *memFailed) int {
+		if c := a.at.Compare(b.at); c != 0 {
+			return c
+		}
+		return bytes.Compare(a.EventID[:], b.EventID[:])
+	})
+	return out
+}
+
+// ListDeadLetters implements DeadLetters.
+func (m *Memory) ListDeadLetters(_ context.Context, flt DeadLetterFilter) ([]DeadLetter, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	limit := flt.Limit
+	if limit <= 0 {
+		limit = DefaultDeadLetterLimit
+	}
+	var out []DeadLetter
+	for _, f := range m.sortedDeadLetters(flt) {
+		if a := flt.After; a != nil {
+			if c := f.at.Compare(a.FailedAt); c < 0 || c == 0 && bytes.Compare(f.EventID[:], a.EventID[:]) <= 0 {
+				continue
+			}
+		}
+		if len(out) == limit {
+			break
+		}
+		out = append(out, f.deadLetter(false))
+	}
+	return out, nil
+}
+
+// CountDeadLetters implements DeadLetters.
+func (m *Memory) CountDeadLetters(_ context.Context, flt DeadLetterFilter) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.sortedDeadLetters(flt)), nil
+}
+
+// DeadLetter implements DeadLetters.
+func (m *Memory) DeadLetter(_ context.Context, id uuid.UUID) (DeadLetter, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	f, ok := m.failed[id]
+	if !ok {
+		return DeadLetter{}, ErrNotFound
+	}
+	return f.deadLetter(true), nil
+}
+
+// RecordReplayRequested implements DeadLetters.
+func (m *Memory) RecordReplayRequested(_ context.Context, id uuid.UUID) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if f, ok := m.failed[id]; ok {
+		f.history = append(f.history, HistoryEntry{At: m.now(), Action: ActionReplayRequested})
+	}
+	return nil
+}
+
+// DeadLetterStats implements DeadLetters.
+func (m *Memory) DeadLetterStats(context.Context) (int, time.Time, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	pending := m.sortedDeadLetters(DeadLetterFilter{})
+	if len(pending) == 0 {
+		return 0, time.Time{}, nil
+	}
+	return len(pending), pending[0].at, nil
+}
+
+// PurgeDeadLetters implements DeadLetters.
+func (m *Memory) PurgeDeadLetters(_ context.Context, cutoff time.Time) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for id, f := range m.failed {
+		if f.at.Before(cutoff) {
+			delete(m.failed, id)
+			n++
+		}
+	}
+	return n, nil
+}

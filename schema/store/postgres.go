@@ -245,6 +245,10 @@ WITH ins AS (
 ), replayed AS (
 	UPDATE failed_events SET replayed_at = now()
 	WHERE $8 AND event_id = $1 AND replayed_at IS NULL AND EXISTS (SELECT 1 FROM ins)
+	RETURNING event_id
+), history AS (
+	INSERT INTO failed_event_history (event_id, action)
+	SELECT event_id, 'replay_succeeded' FROM replayed
 )
 SELECT count(*) FROM ins`
 
@@ -267,13 +271,20 @@ func (p *Postgres) RecordProcessed(ctx context.Context, pr Processed) (bool, err
 	return n == 1, nil
 }
 
+// recordFailedSQL writes the dead letter and its history entry in one
+// statement.
 const recordFailedSQL = `
-INSERT INTO failed_events (event_id, event_type, source, payload, metadata, correlation_id, error, error_kind, attempts)
-SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9
-WHERE NOT EXISTS (SELECT 1 FROM processed_events WHERE event_id = $1)
-ON CONFLICT (event_id) DO UPDATE SET
-	error = EXCLUDED.error, error_kind = EXCLUDED.error_kind, attempts = EXCLUDED.attempts,
-	failed_at = now(), replayed_at = NULL`
+WITH upsert AS (
+	INSERT INTO failed_events (event_id, event_type, source, payload, metadata, correlation_id, error, error_kind, attempts)
+	SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9
+	WHERE NOT EXISTS (SELECT 1 FROM processed_events WHERE event_id = $1)
+	ON CONFLICT (event_id) DO UPDATE SET
+		error = EXCLUDED.error, error_kind = EXCLUDED.error_kind, attempts = EXCLUDED.attempts,
+		failed_at = now(), replayed_at = NULL
+	RETURNING event_id
+)
+INSERT INTO failed_event_history (event_id, action, error, error_kind, attempts)
+SELECT event_id, 'failed', $7, $8, $9 FROM upsert`
 
 // RecordFailed implements Store.
 func (p *Postgres) RecordFailed(ctx context.Context, f Failed) error {

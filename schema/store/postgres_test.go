@@ -18,8 +18,13 @@ import (
 
 func TestPostgres(t *testing.T) {
 	t.Parallel()
-	url := testenv.Postgres(t)
-	pg, err := store.OpenPostgres(store.PostgresConfig{URL: url})
+	storetest.Run(t, func(t *testing.T) store.Store { return openPostgres(t) })
+}
+
+// openPostgres returns a Postgres store on a fresh, migrated database.
+func openPostgres(t *testing.T) *store.Postgres {
+	t.Helper()
+	pg, err := store.OpenPostgres(store.PostgresConfig{URL: testenv.Postgres(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,22 +32,13 @@ func TestPostgres(t *testing.T) {
 	if _, err := migrations.Up(context.Background(), pg.DB().DB, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
 	}
-	// The sub-tests share one database: each works on its own event ids.
-	storetest.Run(t, func(*testing.T) store.Store { return pg })
+	return pg
 }
 
 func TestPostgresInsertRawAndPublish(t *testing.T) {
 	t.Parallel()
-	url := testenv.Postgres(t)
-	pg, err := store.OpenPostgres(store.PostgresConfig{URL: url})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = pg.Close() })
+	pg := openPostgres(t)
 	ctx := context.Background()
-	if _, err := migrations.Up(ctx, pg.DB().DB, slog.New(slog.DiscardHandler)); err != nil {
-		t.Fatal(err)
-	}
 	if _, err := pg.DB().Exec(`CREATE TABLE queued (event_id uuid)`); err != nil {
 		t.Fatal(err)
 	}

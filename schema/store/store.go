@@ -41,6 +41,8 @@ type Store interface {
 	RecordFailed(ctx context.Context, f Failed) error
 	// Status tells where an event is (SPEC §5.3), or returns ErrNotFound.
 	Status(ctx context.Context, id uuid.UUID) (Status, error)
+
+	DeadLetters
 	// Ping reports whether the store answers; /readyz calls it.
 	Ping(ctx context.Context) error
 	// Close releases the store's connections.
@@ -60,6 +62,82 @@ type OutboxStore interface {
 
 // PublishFunc queues events inside tx and returns the ids it queued.
 type PublishFunc func(ctx context.Context, tx *sql.Tx, results []RawResult) (published []uuid.UUID, err error)
+
+// DeadLetters is the part of a Store that operators use to inspect,
+// replay and expire dead letters.
+type DeadLetters interface {
+	// ListDeadLetters returns the dead letters that match f, oldest
+	// failure first, at most f.Limit of them, after f.After.
+	ListDeadLetters(ctx context.Context, f DeadLetterFilter) ([]DeadLetter, error)
+	// CountDeadLetters counts the dead letters that match f (ignoring its
+	// Limit and After).
+	CountDeadLetters(ctx context.Context, f DeadLetterFilter) (int, error)
+	// DeadLetter returns one dead letter with its history, or ErrNotFound.
+	DeadLetter(ctx context.Context, id uuid.UUID) (DeadLetter, error)
+	// RecordReplayRequested notes in a dead letter's history that it was
+	// published again.
+	RecordReplayRequested(ctx context.Context, id uuid.UUID) error
+	// DeadLetterStats counts the dead letters not yet replayed and tells
+	// when the oldest of them failed (zero time when there are none).
+	DeadLetterStats(ctx context.Context) (pending int, oldest time.Time, err error)
+	// PurgeDeadLetters deletes the dead letters (and their history) that
+	// failed before cutoff, and returns how many it deleted.
+	PurgeDeadLetters(ctx context.Context, cutoff time.Time) (int, error)
+}
+
+// DeadLetterFilter selects dead letters. Zero fields do not filter.
+type DeadLetterFilter struct {
+	EventTypes []string
+	Kinds      []ErrorKind
+	// FailedFrom and FailedTo bound failed_at: From ≤ failed_at < To.
+	FailedFrom, FailedTo time.Time
+	// IncludeReplayed also selects dead letters already replayed
+	// successfully; by default only pending ones are listed.
+	IncludeReplayed bool
+	// After continues a listing after this position (keyset pagination).
+	After *DeadLetterCursor
+	// Limit caps a listing; 0 means DefaultDeadLetterLimit.
+	Limit int
+}
+
+// DefaultDeadLetterLimit is the page size of a listing without a Limit.
+const DefaultDeadLetterLimit = 100
+
+// DeadLetterCursor is a position in a listing: the last dead letter seen.
+type DeadLetterCursor struct {
+	FailedAt time.Time
+	EventID  uuid.UUID
+}
+
+// DeadLetter is a failed_events row.
+type DeadLetter struct {
+	Failed
+	FailedAt   time.Time
+	ReplayedAt *time.Time
+	// History is filled by DeadLetter (not by listings), oldest first.
+	History []HistoryEntry
+}
+
+// Cursor returns the position just after d.
+func (d DeadLetter) Cursor() DeadLetterCursor {
+	return DeadLetterCursor{FailedAt: d.FailedAt, EventID: d.EventID}
+}
+
+// History actions.
+const (
+	ActionFailed          = "failed"
+	ActionReplayRequested = "replay_requested"
+	ActionReplaySucceeded = "replay_succeeded"
+)
+
+// HistoryEntry is one step of a dead letter's story.
+type HistoryEntry struct {
+	At        time.Time `json:"at"`
+	Action    string    `json:"action"`
+	Error     string    `json:"error,omitempty"`
+	ErrorKind string    `json:"error_kind,omitempty"`
+	Attempts  int       `json:"attempts,omitempty"`
+}
 
 // Outcome is what InsertRaw did with one event.
 type Outcome int

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -29,6 +30,9 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"RecordProcessedOnce", testRecordProcessedOnce},
 		{"FailedThenReplayed", testFailedThenReplayed},
 		{"FailedAfterProcessedIsIgnored", testFailedAfterProcessedIsIgnored},
+		{"DeadLetterListing", testDeadLetterListing},
+		{"DeadLetterHistory", testDeadLetterHistory},
+		{"DeadLetterStatsAndPurge", testDeadLetterStatsAndPurge},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -281,5 +285,148 @@ func testFailedAfterProcessedIsIgnored(t *testing.T, s store.Store) {
 	}
 	if st.Status != store.StatusProcessed || st.Error != nil {
 		t.Errorf("a processed event stays processed: %+v", st)
+	}
+}
+
+// failEvents stores n events of type typ and dead-letters them with kind.
+func failEvents(t *testing.T, s store.Store, typ string, kind store.ErrorKind, n int) []uuid.UUID {
+	t.Helper()
+	var ids []uuid.UUID
+	for range n {
+		e := NewEvent()
+		e.Type = typ
+		insertOne(t, s, e)
+		if err := s.RecordFailed(ctx(t), failedOf(e, kind, "failed: "+typ, 1)); err != nil {
+			t.Fatalf("RecordFailed: %v", err)
+		}
+		ids = append(ids, e.ID)
+	}
+	return ids
+}
+
+func testDeadLetterListing(t *testing.T, s store.Store) {
+	a := failEvents(t, s, "type.a", store.Permanent, 3)
+	b := failEvents(t, s, "type.b", store.RetriesExhausted, 2)
+	list := func(f store.DeadLetterFilter) []store.DeadLetter {
+		t.Helper()
+		got, err := s.ListDeadLetters(ctx(t), f)
+		if err != nil {
+			t.Fatalf("ListDeadLetters: %v", err)
+		}
+		return got
+	}
+	if got := list(store.DeadLetterFilter{EventTypes: []string{"type.a"}}); len(got) != 3 {
+		t.Errorf("by type: %d dead letters, want 3", len(got))
+	}
+	got := list(store.DeadLetterFilter{Kinds: []store.ErrorKind{store.RetriesExhausted}})
+	if len(got) != 2 || got[0].Kind != store.RetriesExhausted || got[0].EventType != "type.b" || got[0].Error != "failed: type.b" ||
+		len(got[0].Payload) == 0 || got[0].Metadata["region"] != "eu" || got[0].FailedAt.IsZero() || got[0].ReplayedAt != nil {
+		t.Errorf("by kind: %+v", got)
+	}
+	if got := list(store.DeadLetterFilter{FailedFrom: time.Now().Add(time.Hour)}); len(got) != 0 {
+		t.Errorf("failed from the future: %d, want 0", len(got))
+	}
+	if got := list(store.DeadLetterFilter{FailedTo: time.Now().Add(-time.Hour)}); len(got) != 0 {
+		t.Errorf("failed before an hour ago: %d, want 0", len(got))
+	}
+
+	// Pages of 2 visit every dead letter once, in order.
+	seen := map[uuid.UUID]bool{}
+	var after *store.DeadLetterCursor
+	var prev store.DeadLetter
+	for page := 0; ; page++ {
+		got := list(store.DeadLetterFilter{Limit: 2, After: after})
+		if len(got) == 0 {
+			break
+		}
+		if page > 5 {
+			t.Fatal("pagination does not end")
+		}
+		for _, d := range got {
+			if seen[d.EventID] {
+				t.Errorf("dead letter %s listed twice", d.EventID)
+			}
+			seen[d.EventID] = true
+			if d.FailedAt.Before(prev.FailedAt) {
+				t.Errorf("listing out of order: %v after %v", d.FailedAt, prev.FailedAt)
+			}
+			prev = d
+		}
+		c := got[len(got)-1].Cursor()
+		after = &c
+	}
+	for _, id := range append(a, b...) {
+		if !seen[id] {
+			t.Errorf("dead letter %s never listed", id)
+		}
+	}
+	n, err := s.CountDeadLetters(ctx(t), store.DeadLetterFilter{EventTypes: []string{"type.a", "type.b"}, Limit: 1})
+	if err != nil || n != 5 {
+		t.Errorf("CountDeadLetters: %d, %v; want 5", n, err)
+	}
+}
+
+func testDeadLetterHistory(t *testing.T, s store.Store) {
+	if _, err := s.DeadLetter(ctx(t), uuid.New()); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("unknown dead letter: %v, want ErrNotFound", err)
+	}
+	id := failEvents(t, s, "type.h", store.Permanent, 1)[0]
+	if err := s.RecordReplayRequested(ctx(t), id); err != nil {
+		t.Fatal(err)
+	}
+	d, err := s.DeadLetter(ctx(t), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RecordProcessed(ctx(t), store.Processed{Event: schema.Event{
+		ID: id, Type: d.EventType, Source: d.Source, Payload: d.Payload, Metadata: d.Metadata,
+	}, Attempts: 1, Replay: true}); err != nil {
+		t.Fatal(err)
+	}
+	d, err = s.DeadLetter(ctx(t), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var actions []string
+	for _, h := range d.History {
+		actions = append(actions, h.Action)
+	}
+	want := []string{store.ActionFailed, store.ActionReplayRequested, store.ActionReplaySucceeded}
+	if fmt.Sprint(actions) != fmt.Sprint(want) {
+		t.Errorf("history %v, want %v", actions, want)
+	}
+	if len(d.History) > 0 && (d.History[0].Error != "failed: type.h" || d.History[0].ErrorKind != "permanent" || d.History[0].Attempts != 1) {
+		t.Errorf("failure entry %+v", d.History[0])
+	}
+	if d.ReplayedAt == nil {
+		t.Error("replayed_at not set after a successful replay")
+	}
+	if got, _ := s.ListDeadLetters(ctx(t), store.DeadLetterFilter{EventTypes: []string{"type.h"}}); len(got) != 0 {
+		t.Errorf("a replayed dead letter is listed by default: %+v", got)
+	}
+	if got, _ := s.ListDeadLetters(ctx(t), store.DeadLetterFilter{EventTypes: []string{"type.h"}, IncludeReplayed: true}); len(got) != 1 {
+		t.Errorf("IncludeReplayed: %d dead letters, want 1", len(got))
+	}
+}
+
+func testDeadLetterStatsAndPurge(t *testing.T, s store.Store) {
+	before := time.Now().Add(-time.Second)
+	n, oldest, err := s.DeadLetterStats(ctx(t))
+	if err != nil || n != 0 || !oldest.IsZero() {
+		t.Fatalf("stats of an empty store: %d %v %v", n, oldest, err)
+	}
+	ids := failEvents(t, s, "type.s", store.Permanent, 3)
+	n, oldest, err = s.DeadLetterStats(ctx(t))
+	if err != nil || n != 3 || oldest.Before(before) || oldest.After(time.Now()) {
+		t.Errorf("stats: %d pending, oldest %v (%v); want 3, just now", n, oldest, err)
+	}
+	if gone, err := s.PurgeDeadLetters(ctx(t), before); err != nil || gone != 0 {
+		t.Errorf("purge before the failures: %d (%v), want 0", gone, err)
+	}
+	if gone, err := s.PurgeDeadLetters(ctx(t), time.Now().Add(time.Second)); err != nil || gone != 3 {
+		t.Errorf("purge after the failures: %d (%v), want 3", gone, err)
+	}
+	if _, err := s.DeadLetter(ctx(t), ids[0]); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a purged dead letter: %v, want ErrNotFound", err)
 	}
 }
