@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"database/sql"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 )
@@ -44,4 +45,13 @@ type TxPublisher interface {
 	// PublishTx publishes msgs to topic as part of tx; nothing is delivered
 	// unless tx commits.
 	PublishTx(ctx context.Context, tx *sql.Tx, topic string, msgs ...*message.Message) error
+}
+
+// AgeReporter is implemented by transports that can tell how long the
+// oldest message of a topic has been waiting; it backs the
+// queue_oldest_age_seconds gauge.
+type AgeReporter interface {
+	// OldestAge is the age of the oldest message of topic not yet
+	// acknowledged (waiting or in flight); 0 when there is none.
+	OldestAge(ctx context.Context, topic string) (time.Duration, error)
 }

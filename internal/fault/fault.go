@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"errors"
 	"sync/atomic"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
@@ -174,4 +175,13 @@ func (t *Transport) PublishTx(ctx context.Context, tx *sql.Tx, topic string, msg
 		return err
 	}
 	return t.fail()
+}
+
+// OldestAge implements transport.AgeReporter when the wrapped transport
+// does (and reports 0 when it does not).
+func (t *Transport) OldestAge(ctx context.Context, topic string) (time.Duration, error) {
+	if ages, ok := t.Transport.(transport.AgeReporter); ok {
+		return ages.OldestAge(ctx, topic)
+	}
+	return 0, nil
 }

@@ -19,7 +19,9 @@ package memory
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -33,9 +35,16 @@ type Transport struct {
 	pubsub *gochannel.GoChannel
 	// depth counts messages published and not yet acknowledged.
 	depth atomic.Int64
+
+	mu       sync.Mutex
+	next     uint64
+	inFlight map[uint64]time.Time // publish calls under way, by start
 }
 
-var _ transport.Transport = (*Transport)(nil)
+var (
+	_ transport.Transport   = (*Transport)(nil)
+	_ transport.AgeReporter = (*Transport)(nil)
+)
 
 // Config configures the in-memory transport; the zero value is what
 // eventflow uses.
@@ -49,7 +58,7 @@ type Config struct {
 
 // New returns an in-memory transport.
 func New(cfg Config, logger watermill.LoggerAdapter) *Transport {
-	return &Transport{pubsub: gochannel.NewGoChannel(gochannel.Config{
+	return &Transport{inFlight: map[uint64]time.Time{}, pubsub: gochannel.NewGoChannel(gochannel.Config{
 		BlockPublishUntilSubscriberAck: !cfg.NoWaitForAck,
 		// Persistent keeps every message, so one published before the
 		// handler subscribes is delivered when it does, never dropped. It
@@ -82,7 +91,39 @@ func (p publisher) Publish(topic string, msgs ...*message.Message) error {
 	n := int64(len(msgs))
 	p.t.depth.Add(n)
 	defer p.t.depth.Add(-n)
+	defer p.t.track()()
 	return p.t.pubsub.Publish(topic, msgs...)
+}
+
+// track records a publish under way and returns the func that ends it.
+func (t *Transport) track() func() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.next++
+	id := t.next
+	t.inFlight[id] = time.Now()
+	return func() {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		delete(t.inFlight, id)
+	}
+}
+
+// OldestAge implements transport.AgeReporter: how long the oldest publish
+// under way has waited for its ack, whatever the topic.
+func (t *Transport) OldestAge(context.Context, string) (time.Duration, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var oldest time.Time
+	for _, at := range t.inFlight {
+		if oldest.IsZero() || at.Before(oldest) {
+			oldest = at
+		}
+	}
+	if oldest.IsZero() {
+		return 0, nil
+	}
+	return time.Since(oldest), nil
 }
 
 // Close does nothing: the transport closes the GoChannel it shares with the

@@ -62,6 +62,10 @@ func TestPublishWaitsForAckAndDepthCountsInFlight(t *testing.T) {
 	if d, _ := tr.Depth(context.Background(), "events"); d != 1 {
 		t.Errorf("depth while in flight: %d, want 1", d)
 	}
+	time.Sleep(20 * time.Millisecond) // let the message age a little
+	if age, _ := tr.OldestAge(context.Background(), "events"); age < 20*time.Millisecond {
+		t.Errorf("oldest age while in flight: %v, want ≥ 20ms", age)
+	}
 	select {
 	case <-published:
 		t.Fatal("Publish returned before the ack")
@@ -73,5 +77,8 @@ func TestPublishWaitsForAckAndDepthCountsInFlight(t *testing.T) {
 	}
 	if d, _ := tr.Depth(context.Background(), "events"); d != 0 {
 		t.Errorf("depth after the ack: %d, want 0", d)
+	}
+	if age, _ := tr.OldestAge(context.Background(), "events"); age != 0 {
+		t.Errorf("oldest age with nothing in flight: %v, want 0", age)
 	}
 }
