@@ -2,8 +2,10 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
@@ -88,6 +90,22 @@ func (t *Transport) Depth(ctx context.Context, topic string) (int64, error) {
 	}
 	return n, nil
 }
+
+// OldestAge implements transport.AgeReporter: how long the oldest row of
+// topic has been in the outbox (rows leave it when acknowledged).
+func (t *Transport) OldestAge(ctx context.Context, topic string) (time.Duration, error) {
+	var oldest sql.NullTime
+	err := t.cfg.DB.QueryRowContext(ctx, `SELECT min(created_at) FROM `+outboxTable+` WHERE topic = $1`, topic).Scan(&oldest)
+	if err != nil {
+		return 0, fmt.Errorf("oldest age of %s: %w", topic, err)
+	}
+	if !oldest.Valid {
+		return 0, nil
+	}
+	return max(time.Since(oldest.Time), 0), nil
+}
+
+var _ transport.AgeReporter = (*Transport)(nil)
 
 // Close closes the subscriber, then the publisher; it does not close the
 // pool, which Ping and Depth go on using. The subscriber goes first so

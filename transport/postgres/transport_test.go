@@ -4,6 +4,7 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
@@ -113,5 +114,22 @@ func TestTransportClose(t *testing.T) {
 	// The pool is eventflow's: still open.
 	if err := db.PingContext(t.Context()); err != nil {
 		t.Errorf("pool closed by Close: %v", err)
+	}
+}
+
+func TestTransportOldestAge(t *testing.T) {
+	t.Parallel()
+	tr := newTestTransport(t, Config{})
+	topic := newTopic()
+	if age, err := tr.OldestAge(t.Context(), topic); err != nil || age != 0 {
+		t.Fatalf("empty topic: %v, %v; want 0", age, err)
+	}
+	publish(t, tr, topic, "x")
+	if _, err := tr.cfg.DB.Exec(`UPDATE eventflow_outbox SET created_at = now() - interval '90 seconds' WHERE topic = $1`, topic); err != nil {
+		t.Fatal(err)
+	}
+	publish(t, tr, topic, "y")
+	if age, err := tr.OldestAge(t.Context(), topic); err != nil || age < 89*time.Second || age > 120*time.Second {
+		t.Errorf("a row from 90 s ago: %v, %v", age, err)
 	}
 }
