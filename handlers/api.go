@@ -42,6 +42,10 @@ type API struct {
 	Logger   *slog.Logger
 	// Checks back /readyz: each named dependency's ping.
 	Checks map[string]func(context.Context) error
+	// Replayer serves the dead-letter replay endpoints.
+	Replayer *Replayer
+	// ReplayRate caps bulk replays over HTTP, in events per second (0: none).
+	ReplayRate float64
 
 	shuttingDown atomic.Bool
 }
@@ -57,6 +61,10 @@ func (a *API) Handler() http.Handler {
 	mux.Handle("POST /events", auth(http.HandlerFunc(a.postEvent)))
 	mux.Handle("POST /v1/events/batch", auth(http.HandlerFunc(a.postBatch)))
 	mux.Handle("GET /v1/events/{event_id}", auth(http.HandlerFunc(a.getEvent)))
+	mux.Handle("GET /v1/dead-letters", auth(http.HandlerFunc(a.listDeadLetters)))
+	mux.Handle("GET /v1/dead-letters/{event_id}", auth(http.HandlerFunc(a.getDeadLetter)))
+	mux.Handle("POST /v1/dead-letters/{event_id}/replay", auth(http.HandlerFunc(a.replayDeadLetter)))
+	mux.Handle("POST /v1/dead-letters/replay", auth(http.HandlerFunc(a.replayDeadLetters)))
 	mux.HandleFunc("GET /healthz", a.healthz)
 	mux.Handle("GET /readyz", a.Readyz())
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

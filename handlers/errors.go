@@ -36,6 +36,9 @@ const DefaultRetryAfter = 2 * time.Second
 // problemFor maps an error to its problem body. It is the one place where
 // errors become HTTP statuses.
 func problemFor(err error) *problem.Problem {
+	if p := deadLetterProblem(err); p != nil {
+		return p
+	}
 	var (
 		syntax     *schema.SyntaxError
 		validation *schema.ValidationError

@@ -62,6 +62,7 @@ func (p *Process) Handle(msg *message.Message) error {
 	p.Metrics.Duration.WithLabelValues(e.Type).Observe(time.Since(start).Seconds())
 	if inserted {
 		p.Metrics.Processed.WithLabelValues(e.Type).Inc()
+		p.Metrics.EndToEnd.WithLabelValues(e.Type).Observe(time.Since(e.ReceivedAt).Seconds())
 		log.Debug("event processed", "event_type", e.Type)
 	} else {
 		log.Debug("event already processed; redelivery ignored", "event_type", e.Type)

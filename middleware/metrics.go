@@ -1,6 +1,9 @@
 package middleware
 
 import (
+	"context"
+	"time"
+
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -25,6 +28,10 @@ type Metrics struct {
 	ActiveWorkers prometheus.Gauge
 	// Duration is the process handler's time per event, retries included.
 	Duration *prometheus.HistogramVec
+	// EndToEnd is the time from an event's arrival to its processed row.
+	EndToEnd *prometheus.HistogramVec
+	// Replayed counts dead letters published again.
+	Replayed *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics and registers them with reg. queueDepth,
@@ -57,8 +64,17 @@ func NewMetrics(reg prometheus.Registerer, queueDepth func() float64) *Metrics {
 			Help:    "Time the process handler spent on an event, retries included.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}, []string{"event_type"}),
+		EndToEnd: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "event_end_to_end_seconds",
+			Help:    "Time from an event's arrival at the API to its processed_events row.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 900},
+		}, []string{"event_type"}),
+		Replayed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "events_replayed_total", Help: "Dead letters published again by a replay.",
+		}, []string{"event_type"}),
 	}
-	reg.MustRegister(m.Received, m.Duplicates, m.Rejected, m.Processed, m.Failed, m.Retries, m.ActiveWorkers, m.Duration)
+	reg.MustRegister(m.Received, m.Duplicates, m.Rejected, m.Processed, m.Failed, m.Retries, m.ActiveWorkers,
+		m.Duration, m.EndToEnd, m.Replayed)
 	if queueDepth != nil {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "queue_depth", Help: "Messages waiting in the transport: not yet delivered plus delivered and unacknowledged.",
@@ -75,4 +91,43 @@ func (m *Metrics) ActiveWorkersMiddleware(h message.HandlerFunc) message.Handler
 		defer m.ActiveWorkers.Dec()
 		return h(msg)
 	}
+}
+
+// RegisterDeadLetterGauges registers dead_letters (dead letters not yet
+// replayed) and dead_letter_oldest_age_seconds, read from stats once per
+// scrape.
+func RegisterDeadLetterGauges(reg prometheus.Registerer, stats func(context.Context) (int, time.Time, error)) {
+	reg.MustRegister(deadLetterCollector{stats: stats})
+}
+
+var (
+	deadLettersDesc = prometheus.NewDesc("dead_letters",
+		"Dead letters in failed_events not yet replayed.", nil, nil)
+	deadLetterAgeDesc = prometheus.NewDesc("dead_letter_oldest_age_seconds",
+		"Age of the oldest dead letter not yet replayed (0 when there is none).", nil, nil)
+)
+
+type deadLetterCollector struct {
+	stats func(context.Context) (int, time.Time, error)
+}
+
+func (c deadLetterCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- deadLettersDesc
+	ch <- deadLetterAgeDesc
+}
+
+func (c deadLetterCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	n, oldest, err := c.stats(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(deadLettersDesc, err)
+		return
+	}
+	age := 0.0
+	if !oldest.IsZero() {
+		age = time.Since(oldest).Seconds()
+	}
+	ch <- prometheus.MustNewConstMetric(deadLettersDesc, prometheus.GaugeValue, float64(n))
+	ch <- prometheus.MustNewConstMetric(deadLetterAgeDesc, prometheus.GaugeValue, age)
 }
