@@ -14,6 +14,10 @@ help: ## List the targets
 build: ## Build the eventflow binary into bin/
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/eventflow
 
+.PHONY: dev
+dev: ## Run eventflow in one process, in memory (no Postgres, no Redis)
+	$(GO) run ./cmd/eventflow dev
+
 .PHONY: run
 run: ## Run eventflow serve against the local Postgres and Redis
 	$(GO) run ./cmd/eventflow serve

@@ -40,7 +40,6 @@ import (
 	"github.com/eventflow/eventflow/schema/migrations"
 	"github.com/eventflow/eventflow/schema/store"
 	"github.com/eventflow/eventflow/transport"
-	redistransport "github.com/eventflow/eventflow/transport/redis"
 )
 
 // Roles says which parts a process runs.
@@ -104,6 +103,10 @@ func newApp(ctx context.Context, cfg Config, roles Roles, logger *slog.Logger, h
 }
 
 func (a *App) openStore(ctx context.Context) error {
+	if a.cfg.Dev {
+		a.store = store.NewMemory()
+		return nil
+	}
 	if a.cfg.AutoMigrate {
 		if err := migrations.EnsureDatabase(ctx, a.cfg.DatabaseURL, a.logger); err != nil {
 			return fmt.Errorf("connect to Postgres (DATABASE_URL): %w", err)
@@ -130,15 +133,9 @@ func (a *App) openStore(ctx context.Context) error {
 }
 
 func (a *App) openTransport() error {
-	t, err := redistransport.New(redistransport.Config{
-		URL:           a.cfg.RedisURL,
-		ConsumerGroup: a.cfg.ConsumerGroup,
-		ConsumerName:  a.cfg.ConsumerName,
-		Consumers:     a.cfg.WorkerConcurrency,
-		MaxIdleTime:   a.cfg.RedeliveryIdle,
-	}, watermill.NewSlogLogger(a.logger))
+	t, err := openTransport(a.cfg, a.store, watermill.NewSlogLogger(a.logger))
 	if err != nil {
-		return fmt.Errorf("redis transport (REDIS_URL): %w", err)
+		return err
 	}
 	a.transport = t
 	return nil
@@ -149,6 +146,21 @@ func (a *App) wire() error {
 	a.promReg = prometheus.NewRegistry()
 	a.promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.metrics = middleware.NewMetrics(a.promReg, a.queueDepth)
+	middleware.RegisterDeadLetterGauges(a.promReg, a.store.DeadLetterStats)
+	if ages, ok := a.transport.(transport.AgeReporter); ok {
+		a.promReg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "queue_oldest_age_seconds",
+			Help: "Age of the oldest message in the transport not yet acknowledged (waiting or in flight).",
+		}, func() float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			age, err := ages.OldestAge(ctx, a.cfg.Stream)
+			if err != nil {
+				return -1
+			}
+			return age.Seconds()
+		}))
+	}
 
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: a.cfg.ShutdownTimeout}, wmLogger)
 	if err != nil {
@@ -159,11 +171,17 @@ func (a *App) wire() error {
 	builder.HandlerBuckets = []float64{.001, .005, .01, .05, .1, .5, 1, 2.5, 5, 10, 30}
 	builder.AddPrometheusRouterMetrics(router)
 	a.router = router
+	// The router times only the publishers of its handlers; ingest and
+	// replays publish through the transport's, so it is timed here.
+	publisher, err := builder.DecoratePublisher(a.transport.Publisher())
+	if err != nil {
+		return fmt.Errorf("publisher metrics: %w", err)
+	}
 
 	checks := map[string]func(context.Context) error{"store": a.store.Ping, "transport": a.transport.Ping}
 	a.api = &handlers.API{
 		Store: a.store, Registry: a.registry, Strict: a.cfg.StrictIngest, APIKeys: a.cfg.APIKeys,
-		Metrics: a.metrics, Logger: a.logger, Checks: checks,
+		Metrics: a.metrics, Logger: a.logger, Checks: checks, Replayer: a.replayer(publisher), ReplayRate: a.cfg.ReplayRate,
 		Limits: handlers.Limits{
 			MaxEventBytes: a.cfg.MaxEventBytes, MaxBatchEvents: a.cfg.MaxBatchEvents,
 			MaxBatchBytes: a.cfg.MaxBatchBytes, IngestTimeout: a.cfg.IngestTimeout,
@@ -171,7 +189,14 @@ func (a *App) wire() error {
 	}
 	if a.roles.API {
 		a.api.Front = handlers.NewFront()
-		ingest := &handlers.Ingest{Store: a.store, Publisher: a.transport.Publisher(), Topic: a.cfg.Stream, Metrics: a.metrics, Logger: a.logger}
+		ingest := &handlers.Ingest{Store: a.store, Publisher: publisher, Topic: a.cfg.Stream, Metrics: a.metrics, Logger: a.logger}
+		if a.cfg.Transport == TransportPostgres {
+			outbox, ok := a.transport.(transport.TxPublisher)
+			if !ok {
+				return errors.New("the postgres transport cannot publish in a transaction")
+			}
+			ingest.Outbox = outbox
+		}
 		h := router.AddConsumerHandler("ingest", "http", a.api.Front, ingest.Handle)
 		h.AddMiddleware(middleware.Correlation(a.logger), wmw.Recoverer)
 	}
@@ -195,6 +220,36 @@ func (a *App) wire() error {
 		)
 	}
 	return nil
+}
+
+// replayer publishes dead letters again through publisher.
+func (a *App) replayer(publisher message.Publisher) *handlers.Replayer {
+	return &handlers.Replayer{Store: a.store, Publisher: publisher, Topic: a.cfg.Stream,
+		Registry: a.registry, Metrics: a.metrics, Logger: a.logger}
+}
+
+// expireDeadLetters deletes dead letters older than the retention, now and
+// every hour, until ctx ends.
+func (a *App) expireDeadLetters(ctx context.Context) {
+	if a.cfg.DeadLetterRetention <= 0 {
+		return
+	}
+	tick := time.NewTicker(time.Hour)
+	defer tick.Stop()
+	for {
+		n, err := a.store.PurgeDeadLetters(ctx, time.Now().Add(-a.cfg.DeadLetterRetention))
+		switch {
+		case err != nil && ctx.Err() == nil:
+			a.logger.Warn("cannot expire dead letters", "error", err)
+		case n > 0:
+			a.logger.Info("expired dead letters", "deleted", n, "retention", a.cfg.DeadLetterRetention)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 // queueDepth backs the queue_depth gauge; -1 when the transport cannot say.
@@ -262,6 +317,9 @@ func (a *App) Run(ctx context.Context) error {
 	g.Go(func() error { return serve(metricsSrv, a.metricsListener) })
 	if a.roles.API {
 		g.Go(func() error { return serve(apiSrv, a.apiListener) })
+	}
+	if a.roles.Worker {
+		g.Go(func() error { a.expireDeadLetters(gctx); return nil })
 	}
 	a.logger.Info("eventflow running", "api", a.roles.API, "worker", a.roles.Worker,
 		"transport", a.cfg.Transport, "stream", a.cfg.Stream, "consumer_group", a.cfg.ConsumerGroup,

@@ -32,9 +32,7 @@ func batch(items ...string) string {
 	return `{"events":[` + strings.Join(items, ",") + `]}`
 }
 
-func TestBatchAllAccepted(t *testing.T) {
-	t.Parallel()
-	h := setup(t)
+func pipelineBatchAllAccepted(t *testing.T, h *harness) {
 	ids := []string{uuid.NewString(), uuid.NewString(), uuid.NewString()}
 	res := h.post("/v1/events/batch", batch(orderBody(ids[0]), signupBody(ids[1], "ada@example.com"), orderBody(ids[2])))
 	if res.status != http.StatusAccepted {
@@ -60,9 +58,7 @@ func TestBatchAllAccepted(t *testing.T) {
 	}
 }
 
-func TestBatchPartlyRejected(t *testing.T) {
-	t.Parallel()
-	h := setup(t)
+func pipelineBatchPartlyRejected(t *testing.T, h *harness) {
 	stored := uuid.NewString()
 	h.post("/v1/events", orderBody(stored))
 	good, repeated := uuid.NewString(), uuid.NewString()

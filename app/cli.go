@@ -2,8 +2,10 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"time"
@@ -39,12 +41,10 @@ Configuration comes from the environment (and a .env file); see the README.`,
 			if err != nil {
 				return err
 			}
-			logger := NewLogger(cfg, stdout)
-			a, err := New(cmd.Context(), cfg, roles, logger)
-			if err != nil {
-				return err
+			if cfg.Transport == TransportMemory && !(roles.API && roles.Worker) {
+				return errors.New("EVENTFLOW_TRANSPORT=memory carries events inside one process: use serve (or dev), not api or worker")
 			}
-			return a.Run(cmd.Context())
+			return run(cmd.Context(), cfg, roles, NewLogger(cfg, stdout))
 		}
 	}
 	root.AddCommand(
@@ -65,6 +65,25 @@ Configuration comes from the environment (and a .env file); see the README.`,
 			Short: "Run the process handler only",
 			Args:  cobra.NoArgs,
 			RunE:  runRoles(Roles{Worker: true}),
+		},
+		&cobra.Command{
+			Use:   "dev",
+			Short: "Run everything in one process in memory: no Postgres, no Redis, nothing kept",
+			Args:  cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				cfg, err := readConfig(environ, ".env")
+				if err != nil {
+					return err
+				}
+				cfg.Dev, cfg.Transport, cfg.AutoMigrate = true, TransportMemory, false
+				if err := cfg.Validate(); err != nil {
+					return err
+				}
+				logger := NewLogger(cfg, stdout)
+				fmt.Fprint(stderr, devBanner)
+				logger.Warn("DEV MODE: in-memory transport and store; no Postgres, no Redis; every event is lost when the process stops")
+				return run(cmd.Context(), cfg, Roles{API: true, Worker: true}, logger)
+			},
 		},
 		&cobra.Command{
 			Use:   "migrate",
@@ -93,6 +112,7 @@ Configuration comes from the environment (and a .env file); see the README.`,
 			},
 		},
 	)
+	root.AddCommand(newDLQCommand(load, stdout, stderr), newProduceCommand(stdout))
 	root.AddCommand(&cobra.Command{
 		Use:   "healthcheck",
 		Short: "Exit 0 if the eventflow process on this host answers /healthz (for container health checks)",
@@ -107,6 +127,24 @@ Configuration comes from the environment (and a .env file); see the README.`,
 	})
 	return root.ExecuteContext(ctx)
 }
+
+func run(ctx context.Context, cfg Config, roles Roles, logger *slog.Logger) error {
+	a, err := New(ctx, cfg, roles, logger)
+	if err != nil {
+		return err
+	}
+	return a.Run(ctx)
+}
+
+const devBanner = `
+  ┌──────────────────────────────────────────────────────────────────┐
+  │  eventflow DEV MODE                                              │
+  │  In-memory transport and store: no Postgres, no Redis.           │
+  │  NOTHING IS KEPT — every event is gone when this process stops.  │
+  │  For anything real, run "eventflow serve".                       │
+  └──────────────────────────────────────────────────────────────────┘
+
+`
 
 // healthcheck asks the local metrics server's /healthz, which every role
 // serves.

@@ -71,12 +71,10 @@ func generate(r *rand.Rand, i int) sample {
 // The acceptance run: 1,000 events of the four types, singly and in
 // batches, some invalid and some repeated; afterwards the tables, the
 // status endpoint and the metrics must all tell the same, true story.
-func TestClientRun(t *testing.T) {
+func pipelineClientRun(t *testing.T, h *harness) {
 	if testing.Short() {
 		t.Skip("posts 1,000 events")
 	}
-	t.Parallel()
-	h := setup(t)
 	r := rand.New(rand.NewPCG(1, 2))
 	samples := make([]sample, 1000)
 	for i := range samples {

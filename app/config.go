@@ -68,6 +68,11 @@ type Config struct {
 	MaxBatchBytes int64 `env:"EVENTFLOW_MAX_BATCH_BYTES" envDefault:"4194304"`
 	// IngestTimeout bounds storing and publishing one request's events.
 	IngestTimeout time.Duration `env:"EVENTFLOW_INGEST_TIMEOUT" envDefault:"10s"`
+	// DeadLetterRetention is how long dead letters are kept before they are
+	// deleted; 0 keeps them forever.
+	DeadLetterRetention time.Duration `env:"EVENTFLOW_DEAD_LETTER_RETENTION" envDefault:"720h"`
+	// ReplayRate caps bulk replays of dead letters, in events per second.
+	ReplayRate float64 `env:"EVENTFLOW_REPLAY_RATE" envDefault:"200"`
 	// DBMaxConns caps the Postgres connection pool.
 	DBMaxConns int `env:"EVENTFLOW_DB_MAX_CONNS" envDefault:"20"`
 
@@ -77,6 +82,10 @@ type Config struct {
 	LogLevel string `env:"EVENTFLOW_LOG_LEVEL" envDefault:"INFO"`
 	// LogFormat is json or text.
 	LogFormat string `env:"EVENTFLOW_LOG_FORMAT" envDefault:"json"`
+
+	// Dev is the one-process dev mode (eventflow dev): the memory transport
+	// and the in-memory store, so DATABASE_URL and REDIS_URL are not used.
+	Dev bool `env:"-"`
 }
 
 // Transports eventflow knows.
@@ -88,8 +97,18 @@ const (
 
 // LoadConfig reads the configuration from environ (KEY=VALUE pairs, as
 // os.Environ returns them) and, if dotenv names a readable file, from it,
-// environ winning. The error names the offending variable.
+// environ winning, and validates it. The error names the offending
+// variable.
 func LoadConfig(environ []string, dotenv string) (Config, error) {
+	cfg, err := readConfig(environ, dotenv)
+	if err != nil {
+		return Config{}, err
+	}
+	return cfg, cfg.Validate()
+}
+
+// readConfig is LoadConfig without the validation.
+func readConfig(environ []string, dotenv string) (Config, error) {
 	vars := map[string]string{}
 	if dotenv != "" {
 		fileVars, err := godotenv.Read(dotenv)
@@ -116,7 +135,7 @@ func LoadConfig(environ []string, dotenv string) (Config, error) {
 		}
 		cfg.ConsumerName = host
 	}
-	return cfg, cfg.Validate()
+	return cfg, nil
 }
 
 // configError rewrites the env library's errors, which name struct fields,
@@ -147,16 +166,14 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{name}, args...)...))
 	}
 	switch c.Transport {
-	case TransportRedis:
-	case TransportPostgres, TransportMemory:
-		bad("EVENTFLOW_TRANSPORT", "%q is not available yet; use redis", c.Transport)
+	case TransportRedis, TransportPostgres, TransportMemory:
 	default:
 		bad("EVENTFLOW_TRANSPORT", "must be redis, postgres or memory, not %q", c.Transport)
 	}
-	if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+	if u, err := url.Parse(c.DatabaseURL); !c.Dev && (err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql")) {
 		bad("DATABASE_URL", "must be a postgres:// URL")
 	}
-	if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
+	if u, err := url.Parse(c.RedisURL); c.Transport == TransportRedis && (err != nil || (u.Scheme != "redis" && u.Scheme != "rediss")) {
 		bad("REDIS_URL", "must be a redis:// or rediss:// URL")
 	}
 	if c.Stream == "" {
@@ -191,6 +208,12 @@ func (c Config) Validate() error {
 		if p.v <= 0 {
 			bad(p.name, "must be positive")
 		}
+	}
+	if c.DeadLetterRetention < 0 {
+		bad("EVENTFLOW_DEAD_LETTER_RETENTION", "must not be negative (0 keeps dead letters forever)")
+	}
+	if c.ReplayRate < 0 {
+		bad("EVENTFLOW_REPLAY_RATE", "must not be negative (0 means no limit)")
 	}
 	if c.RetryMax < 0 {
 		bad("EVENTFLOW_RETRY_MAX", "must not be negative")

@@ -36,17 +36,25 @@ type harness struct {
 	cancel    context.CancelFunc
 }
 
-// testConfig is the configuration of a fresh, isolated eventflow with quick
-// retries and a short redelivery idle time.
-func testConfig(t *testing.T) Config {
+// testConfig is the configuration of a fresh, isolated eventflow on the
+// given transport, with quick retries and a short redelivery idle time.
+// Only the redis transport needs Redis.
+func testConfig(t *testing.T, transport string) Config {
 	t.Helper()
 	cfg, err := LoadConfig(nil, "")
 	if err != nil {
 		t.Fatalf("default config: %v", err)
 	}
+	cfg.Transport = transport
 	cfg.DatabaseURL = testenv.Postgres(t)
-	cfg.RedisURL = testenv.RedisURL(t)
 	cfg.Stream = testenv.Name("events")
+	if transport == TransportRedis {
+		cfg.RedisURL = testenv.RedisURL(t)
+		testenv.DeleteStreams(t, cfg.RedisURL, cfg.Stream)
+	} else {
+		// Nothing listens there: the other transports must not need Redis.
+		cfg.RedisURL = "redis://127.0.0.1:1/0"
+	}
 	cfg.ConsumerGroup = testenv.Name("group")
 	cfg.ConsumerName = testenv.Name("consumer")
 	cfg.HTTPAddr, cfg.MetricsAddr = "127.0.0.1:0", "127.0.0.1:0"
@@ -57,15 +65,20 @@ func testConfig(t *testing.T) Config {
 	cfg.RedeliveryIdle = 10 * time.Second
 	cfg.ShutdownTimeout = 10 * time.Second
 	cfg.LogLevel = "WARN"
-	testenv.DeleteStreams(t, cfg.RedisURL, cfg.Stream)
 	return cfg
 }
 
-// setup starts eventflow (API and worker unless roles says otherwise) and
-// stops it when the test ends.
+// setup starts eventflow (API and worker) on the redis transport and stops
+// it when the test ends.
 func setup(t *testing.T, configure ...func(*Config)) *harness {
 	t.Helper()
-	cfg := testConfig(t)
+	return setupOn(t, TransportRedis, configure...)
+}
+
+// setupOn is setup on the given transport.
+func setupOn(t *testing.T, transport string, configure ...func(*Config)) *harness {
+	t.Helper()
+	cfg := testConfig(t, transport)
 	for _, c := range configure {
 		c(&cfg)
 	}
@@ -122,6 +135,14 @@ func start(t *testing.T, cfg Config, roles Roles) *harness {
 		_ = h.db.Close()
 	})
 	return h
+}
+
+// startWithoutDB starts eventflow in dev mode, whose harness has no
+// database to count rows in.
+func startWithoutDB(t *testing.T, cfg Config) *harness {
+	t.Helper()
+	cfg.DatabaseURL = "postgres://127.0.0.1:1/none" // for sqlx.Open; never dialled
+	return start(t, cfg, Roles{API: true, Worker: true})
 }
 
 // stop shuts eventflow down gracefully and returns Run's error.

@@ -6,8 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill"
-	"github.com/ThreeDotsLabs/watermill-redisstream/pkg/redisstream"
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 
@@ -27,9 +26,7 @@ func redisClient(t *testing.T, url string) *redis.Client {
 	return c
 }
 
-func TestPayloadRuleViolationIsDeadLetteredOnce(t *testing.T) {
-	t.Parallel()
-	h := setup(t)
+func pipelinePayloadRuleViolationIsDeadLetteredOnce(t *testing.T, h *harness) {
 	id := uuid.NewString()
 	if res := h.post("/v1/events", signupBody(id, "not-an-address"), "X-Request-ID", "req-bad-email"); res.status != 202 {
 		t.Fatalf("post: %d %s", res.status, res.body)
@@ -60,9 +57,7 @@ func TestPayloadRuleViolationIsDeadLetteredOnce(t *testing.T) {
 	}
 }
 
-func TestTransientFailureIsRetriedThenSucceeds(t *testing.T) {
-	t.Parallel()
-	h := setup(t)
+func pipelineTransientFailureIsRetriedThenSucceeds(t *testing.T, h *harness) {
 	h.store.Processing.FailNext(2)
 	id := uuid.NewString()
 	if res := h.post("/v1/events", orderBody(id)); res.status != 202 {
@@ -82,9 +77,7 @@ func TestTransientFailureIsRetriedThenSucceeds(t *testing.T) {
 	}
 }
 
-func TestRetriesExhaustedIsDeadLettered(t *testing.T) {
-	t.Parallel()
-	h := setup(t)
+func pipelineRetriesExhaustedIsDeadLettered(t *testing.T, h *harness) {
 	h.store.Processing.Down()
 	id := uuid.NewString()
 	if res := h.post("/v1/events", orderBody(id)); res.status != 202 {
@@ -102,13 +95,8 @@ func TestRetriesExhaustedIsDeadLettered(t *testing.T) {
 
 // The transport delivers at least once; the same event delivered again
 // (as after a crash or a claim) leaves one processed row.
-func TestRedeliveryMakesNoSecondRow(t *testing.T) {
-	t.Parallel()
-	h := setup(t)
-	pub, err := redisstream.NewPublisher(redisstream.PublisherConfig{Client: redisClient(t, h.cfg.RedisURL)}, watermill.NopLogger{})
-	if err != nil {
-		t.Fatal(err)
-	}
+func pipelineRedeliveryMakesNoSecondRow(t *testing.T, h *harness) {
+	pub := h.app.transport.Publisher()
 	now := time.Now().UTC()
 	e := schema.Event{ID: uuid.New(), Type: "user.login", Source: "auth", OccurredAt: now, ReceivedAt: now,
 		Payload: json.RawMessage(`{"user_id":"u-9","ip":"2001:db8::1"}`), CorrelationID: "redelivered"}
@@ -140,8 +128,24 @@ func TestRedeliveryMakesNoSecondRow(t *testing.T) {
 	}
 }
 
-// An entry that is not an eventflow message is dead-lettered, and
+// A message that is not an eventflow event is dead-lettered, and
 // consumption goes on.
+func pipelineForeignMessageIsDeadLettered(t *testing.T, h *harness) {
+	foreign := message.NewMessage("not-a-uuid", []byte(`{"foo":"bar"}`))
+	if err := h.app.transport.Publisher().Publish(h.cfg.Stream, foreign); err != nil {
+		t.Fatal(err)
+	}
+	id := uuid.NewString()
+	h.post("/v1/events", orderBody(id))
+	eventually(t, 10*time.Second, "event after the foreign message processed", func() bool { return h.count("processed_events", "event_id = $1", id) == 1 })
+	eventually(t, 10*time.Second, "foreign message dead-lettered", func() bool {
+		return h.count("failed_events", "event_type = 'unknown' AND error_kind = 'permanent' AND payload = '{\"foo\":\"bar\"}'") == 1
+	})
+}
+
+// An entry written straight into the stream by a foreign producer (no
+// Watermill fields) or with a payload that is not JSON is dead-lettered,
+// and consumption goes on.
 func TestMalformedStreamEntryIsDeadLettered(t *testing.T) {
 	t.Parallel()
 	h := setup(t)
@@ -170,7 +174,7 @@ func TestMalformedStreamEntryIsDeadLettered(t *testing.T) {
 // not dead-lettered, stays pending, and a later worker processes it.
 func TestShutdownIsNeverAFailure(t *testing.T) {
 	t.Parallel()
-	cfg := testConfig(t)
+	cfg := testConfig(t, TransportRedis)
 	cfg.RetryMax, cfg.HandlerTimeout, cfg.RetryMaxInterval = 50, 100*time.Millisecond, 200*time.Millisecond
 	cfg.RedeliveryIdle = 60 * time.Second
 	first := start(t, cfg, Roles{API: true, Worker: true})

@@ -82,7 +82,7 @@ func TestSIGTERMUnderLoadLosesNothing(t *testing.T) {
 		t.Skip("runs eventflow as a child process under load")
 	}
 	t.Parallel()
-	cfg := testConfig(t)
+	cfg := testConfig(t, TransportRedis)
 	cfg.RedeliveryIdle = 10 * time.Second
 	cmd, base, stderr := startProcess(t, cfg)
 

@@ -6,15 +6,29 @@
 // handler at least once, and again until the handler acknowledges it; the
 // handler deduplicates by event_id, so processed_events holds it once.
 //
-//   - redis (package transport/redis): Redis Streams with a consumer group;
-//     an entry stays pending until acknowledged and is claimed by another
-//     consumer when its consumer dies. Durable as far as the Redis server is
-//     (run it with AOF for no loss across restarts).
+// Each transport, in one sentence:
+//
+//   - redis (transport/redis, the default): an event is queued once Redis
+//     accepted it (XADD) after raw_events committed, and stays pending in
+//     the consumer group until a worker acknowledges it — durable as far as
+//     Redis is (run it with AOF).
+//   - postgres (transport/postgres, the outbox): an event is queued in the
+//     same transaction that stores it in raw_events, so it is stored and
+//     queued or neither, and workers consume it from Postgres with nothing
+//     else running.
+//   - memory (transport/memory): an event lives in the process until its
+//     handler acknowledged it; nothing survives the process (tests and the
+//     dev mode).
+//
+// Adding a transport (NATS JetStream, RabbitMQ …) is one package here that
+// implements Transport, and one case in app/transport.go.
 //
 // # Failure handling
 //
 // A message that cannot be decoded is delivered anyway, flagged with
 // MalformedMetadataKey, so that it is dead-lettered and never stops
-// consumption. A publish error reaches the caller, who answers the client
-// 503 and keeps raw_events as the record to publish again.
+// consumption. A publish error reaches the ingest handler, which answers
+// the client 503: with redis and memory the event stays in raw_events with
+// published_at NULL and the client's retry publishes it; with postgres the
+// transaction rolls back and nothing is stored.
 package transport
