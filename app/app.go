@@ -62,6 +62,8 @@ type App struct {
 	metrics   *middleware.Metrics
 	router    *message.Router
 	api       *handlers.API
+	// publisher is the transport's publisher, timed by Watermill's metrics.
+	publisher message.Publisher
 
 	apiListener     net.Listener
 	metricsListener net.Listener
@@ -177,6 +179,7 @@ func (a *App) wire() error {
 	if err != nil {
 		return fmt.Errorf("publisher metrics: %w", err)
 	}
+	a.publisher = publisher
 
 	checks := map[string]func(context.Context) error{"store": a.store.Ping, "transport": a.transport.Ping}
 	a.api = &handlers.API{
@@ -226,6 +229,17 @@ func (a *App) wire() error {
 func (a *App) replayer(publisher message.Publisher) *handlers.Replayer {
 	return &handlers.Replayer{Store: a.store, Publisher: publisher, Topic: a.cfg.Stream,
 		Registry: a.registry, Metrics: a.metrics, Logger: a.logger}
+}
+
+// relay returns the relay of stored but unpublished events, or nil where
+// there is no such gap: the outbox stores and queues in one transaction,
+// and a process without either role publishes nothing.
+func (a *App) relay() *handlers.Relay {
+	if a.cfg.Transport == TransportPostgres || !(a.roles.API || a.roles.Worker) {
+		return nil
+	}
+	return &handlers.Relay{Store: a.store, Publisher: a.publisher, Topic: a.cfg.Stream,
+		After: a.cfg.RelayAfter, Every: a.cfg.RelayInterval, Batch: 500, Metrics: a.metrics, Logger: a.logger}
 }
 
 // expireDeadLetters deletes dead letters older than the retention, now and
@@ -320,6 +334,9 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	if a.roles.Worker {
 		g.Go(func() error { a.expireDeadLetters(gctx); return nil })
+	}
+	if relay := a.relay(); relay != nil {
+		g.Go(func() error { relay.Run(gctx); return nil })
 	}
 	a.logger.Info("eventflow running", "api", a.roles.API, "worker", a.roles.Worker,
 		"transport", a.cfg.Transport, "stream", a.cfg.Stream, "consumer_group", a.cfg.ConsumerGroup,

@@ -68,6 +68,11 @@ type Config struct {
 	MaxBatchBytes int64 `env:"EVENTFLOW_MAX_BATCH_BYTES" envDefault:"4194304"`
 	// IngestTimeout bounds storing and publishing one request's events.
 	IngestTimeout time.Duration `env:"EVENTFLOW_INGEST_TIMEOUT" envDefault:"10s"`
+	// RelayAfter is how long an event may stay stored but unpublished
+	// before the relay publishes it (redis and memory transports).
+	RelayAfter time.Duration `env:"EVENTFLOW_RELAY_AFTER" envDefault:"30s"`
+	// RelayInterval is the pause between relay passes.
+	RelayInterval time.Duration `env:"EVENTFLOW_RELAY_INTERVAL" envDefault:"5s"`
 	// DeadLetterRetention is how long dead letters are kept before they are
 	// deleted; 0 keeps them forever.
 	DeadLetterRetention time.Duration `env:"EVENTFLOW_DEAD_LETTER_RETENTION" envDefault:"720h"`
@@ -203,11 +208,15 @@ func (c Config) Validate() error {
 		{"EVENTFLOW_REDELIVERY_IDLE", int64(c.RedeliveryIdle)},
 		{"EVENTFLOW_INGEST_TIMEOUT", int64(c.IngestTimeout)},
 		{"EVENTFLOW_SHUTDOWN_TIMEOUT", int64(c.ShutdownTimeout)},
+		{"EVENTFLOW_RELAY_INTERVAL", int64(c.RelayInterval)},
 	}
 	for _, p := range positive {
 		if p.v <= 0 {
 			bad(p.name, "must be positive")
 		}
+	}
+	if c.RelayAfter <= c.IngestTimeout {
+		bad("EVENTFLOW_RELAY_AFTER", "must be longer than EVENTFLOW_INGEST_TIMEOUT (%v), or the relay races requests still publishing", c.IngestTimeout)
 	}
 	if c.DeadLetterRetention < 0 {
 		bad("EVENTFLOW_DEAD_LETTER_RETENTION", "must not be negative (0 keeps dead letters forever)")

@@ -48,7 +48,7 @@ var specVariables = []string{
 // "Observability"), histograms by their base name.
 var exportedMetrics = []string{
 	"events_received_total", "events_processed_total", "events_failed_total",
-	"events_duplicates_total", "events_rejected_total", "event_retries_total",
+	"events_duplicates_total", "events_rejected_total", "events_relayed_total", "event_retries_total",
 	"events_replayed_total",
 	"queue_depth", "queue_oldest_age_seconds", "active_workers", "dead_letters", "dead_letter_oldest_age_seconds",
 	"event_processing_duration_seconds", "event_end_to_end_seconds",

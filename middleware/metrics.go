@@ -32,6 +32,9 @@ type Metrics struct {
 	EndToEnd *prometheus.HistogramVec
 	// Replayed counts dead letters published again.
 	Replayed *prometheus.CounterVec
+	// Relayed counts stored events the relay published because their
+	// ingest did not.
+	Relayed prometheus.Counter
 }
 
 // NewMetrics creates the metrics and registers them with reg. queueDepth,
@@ -72,9 +75,12 @@ func NewMetrics(reg prometheus.Registerer, queueDepth func() float64) *Metrics {
 		Replayed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "events_replayed_total", Help: "Dead letters published again by a replay.",
 		}, []string{"event_type"}),
+		Relayed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "events_relayed_total", Help: "Stored events published by the relay because their ingest's publish never happened.",
+		}),
 	}
 	reg.MustRegister(m.Received, m.Duplicates, m.Rejected, m.Processed, m.Failed, m.Retries, m.ActiveWorkers,
-		m.Duration, m.EndToEnd, m.Replayed)
+		m.Duration, m.EndToEnd, m.Replayed, m.Relayed)
 	if queueDepth != nil {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "queue_depth", Help: "Messages waiting in the transport: not yet delivered plus delivered and unacknowledged.",

@@ -28,6 +28,7 @@ type Memory struct {
 type memRaw struct {
 	event     schema.Event
 	published bool
+	relaying  bool // taken by a RelayUnpublished call under way
 }
 
 type memProcessed struct {
@@ -93,6 +94,39 @@ func (m *Memory) MarkPublished(_ context.Context, ids []uuid.UUID) error {
 		}
 	}
 	return nil
+}
+
+// RelayUnpublished implements Store.
+func (m *Memory) RelayUnpublished(ctx context.Context, cutoff time.Time, limit int, publish func(context.Context, []schema.Event) error) (int, error) {
+	m.mu.Lock()
+	var taken []*memRaw
+	for _, r := range m.raw {
+		if !r.published && !r.relaying && r.event.ReceivedAt.Before(cutoff) {
+			taken = append(taken, r)
+		}
+	}
+	slices.SortFunc(taken, func(a, b *memRaw) int { return a.event.ReceivedAt.Compare(b.event.ReceivedAt) })
+	taken = taken[:min(len(taken), limit)]
+	events := make([]schema.Event, len(taken))
+	for i, r := range taken {
+		r.relaying, events[i] = true, r.event
+	}
+	m.mu.Unlock()
+
+	err := error(nil)
+	if len(events) > 0 {
+		err = publish(ctx, events)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, r := range taken {
+		r.relaying = false
+		r.published = r.published || err == nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return len(events), nil
 }
 
 // RecordProcessed implements Store.

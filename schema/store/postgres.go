@@ -344,3 +344,67 @@ func (p *Postgres) Status(ctx context.Context, id uuid.UUID) (Status, error) {
 func utcPtr(t time.Time) *time.Time { t = t.UTC(); return &t }
 
 func intPtr(n int64) *int { i := int(n); return &i }
+
+// relaySelectSQL locks the oldest unpublished events; SKIP LOCKED lets
+// several relays (one per process) share the work without waiting.
+const relaySelectSQL = `
+SELECT event_id, event_type, source, payload, metadata, correlation_id, occurred_at, received_at
+FROM raw_events
+WHERE published_at IS NULL AND received_at < $1
+ORDER BY received_at
+LIMIT $2
+FOR UPDATE SKIP LOCKED`
+
+// RelayUnpublished implements Store.
+func (p *Postgres) RelayUnpublished(ctx context.Context, cutoff time.Time, limit int, publish func(context.Context, []schema.Event) error) (int, error) {
+	tx, err := p.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("relay: begin: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	rows, err := tx.QueryContext(ctx, relaySelectSQL, cutoff, limit)
+	if err != nil {
+		return 0, fmt.Errorf("relay: select: %w", err)
+	}
+	var (
+		events []schema.Event
+		ids    []uuid.UUID
+	)
+	for rows.Next() {
+		var (
+			e             schema.Event
+			payload, meta []byte
+		)
+		if err := rows.Scan(&e.ID, &e.Type, &e.Source, &payload, &meta, &e.CorrelationID, &e.OccurredAt, &e.ReceivedAt); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("relay: scan: %w", err)
+		}
+		e.Payload = json.RawMessage(payload)
+		if err := json.Unmarshal(meta, &e.Metadata); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("relay: metadata: %w", err)
+		}
+		if len(e.Metadata) == 0 {
+			e.Metadata = nil
+		}
+		e.OccurredAt, e.ReceivedAt = e.OccurredAt.UTC(), e.ReceivedAt.UTC()
+		events, ids = append(events, e), append(ids, e.ID)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("relay: %w", err)
+	}
+	if len(events) == 0 {
+		return 0, nil
+	}
+	if err := publish(ctx, events); err != nil {
+		return 0, err
+	}
+	if err := markPublished(ctx, tx, ids); err != nil {
+		return 0, err
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("relay: commit: %w", err)
+	}
+	return len(events), nil
+}

@@ -32,6 +32,11 @@ type Store interface {
 	InsertRaw(ctx context.Context, events []schema.Event) ([]RawResult, error)
 	// MarkPublished records that the transport accepted these events.
 	MarkPublished(ctx context.Context, ids []uuid.UUID) error
+	// RelayUnpublished takes up to limit events received before cutoff
+	// whose publish was never confirmed, oldest first, passes them to
+	// publish and, if it succeeds, marks them published. Concurrent calls
+	// never take the same events.
+	RelayUnpublished(ctx context.Context, cutoff time.Time, limit int, publish func(context.Context, []schema.Event) error) (int, error)
 	// RecordProcessed writes the event to processed_events unless it is
 	// there already, and reports whether it wrote it. For a replayed event it
 	// sets failed_events.replayed_at in the same transaction.

@@ -30,6 +30,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"RecordProcessedOnce", testRecordProcessedOnce},
 		{"FailedThenReplayed", testFailedThenReplayed},
 		{"FailedAfterProcessedIsIgnored", testFailedAfterProcessedIsIgnored},
+		{"RelayUnpublished", testRelayUnpublished},
 		{"DeadLetterListing", testDeadLetterListing},
 		{"DeadLetterHistory", testDeadLetterHistory},
 		{"DeadLetterStatsAndPurge", testDeadLetterStatsAndPurge},
@@ -429,4 +430,52 @@ func testDeadLetterStatsAndPurge(t *testing.T, s store.Store) {
 	if _, err := s.DeadLetter(ctx(t), ids[0]); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("a purged dead letter: %v, want ErrNotFound", err)
 	}
+}
+
+func testRelayUnpublished(t *testing.T, s store.Store) {
+	old := time.Now().Add(-time.Minute).UTC().Truncate(time.Microsecond)
+	var events []schema.Event
+	for i := range 3 {
+		e := NewEvent()
+		e.ReceivedAt = old.Add(time.Duration(i) * time.Second)
+		insertOne(t, s, e)
+		events = append(events, e)
+	}
+	fresh := NewEvent() // received now: not yet due
+	insertOne(t, s, fresh)
+	if err := s.MarkPublished(ctx(t), []uuid.UUID{events[1].ID}); err != nil {
+		t.Fatal(err)
+	}
+	cutoff := time.Now().Add(-30 * time.Second)
+
+	var got []schema.Event
+	collect := func(_ context.Context, es []schema.Event) error { got = append(got, es...); return nil }
+	failing := func(context.Context, []schema.Event) error { return errors.New("transport down") }
+
+	if n, err := s.RelayUnpublished(ctx(t), cutoff, 10, failing); err == nil || n != 0 {
+		t.Fatalf("a failing publish: %d, %v; want 0 and the error", n, err)
+	}
+	n, err := s.RelayUnpublished(ctx(t), cutoff, 1, collect)
+	if err != nil || n != 1 || len(got) != 1 || got[0].ID != events[0].ID {
+		t.Fatalf("first relay (limit 1): %d, %v, %v; want the oldest unpublished event", n, err, got)
+	}
+	if got[0].Type != events[0].Type || got[0].CorrelationID != events[0].CorrelationID ||
+		!jsonSame(got[0].Payload, events[0].Payload) || got[0].Metadata["region"] != "eu" || !got[0].ReceivedAt.Equal(events[0].ReceivedAt) {
+		t.Errorf("relayed event %+v differs from the stored one %+v", got[0], events[0])
+	}
+	got = nil
+	if n, err := s.RelayUnpublished(ctx(t), cutoff, 10, collect); err != nil || n != 1 || len(got) != 1 || got[0].ID != events[2].ID {
+		t.Errorf("second relay: %d, %v, %v; want only the third event (the second was published, the fourth is fresh)", n, err, got)
+	}
+	if n, err := s.RelayUnpublished(ctx(t), cutoff, 10, collect); err != nil || n != 0 {
+		t.Errorf("third relay: %d, %v; want nothing left", n, err)
+	}
+	if r := insertOne(t, s, events[0]); r.Outcome != store.Duplicate || !r.Published {
+		t.Errorf("a relayed event is marked published: %+v", r)
+	}
+}
+
+func jsonSame(a, b json.RawMessage) bool {
+	var x, y any
+	return json.Unmarshal(a, &x) == nil && json.Unmarshal(b, &y) == nil && fmt.Sprint(x) == fmt.Sprint(y)
 }
