@@ -137,6 +137,16 @@ func TestPostEventRejections(t *testing.T) {
 			[]string{"event_id", "event_type", "source", "payload"}},
 		{"missing fields", `{}`, nil, 422, "/problems/invalid-event", []string{"event_type", "source", "payload"}},
 		{"bad timestamp", `{"event_type":"page.view","source":"s","timestamp":"yesterday","payload":{"url":"https://e.com"}}`, nil, 422, "/problems/invalid-event", []string{"timestamp"}},
+		// Hostile input: each gets a 4xx and nothing is stored.
+		{"deep nesting", `{"event_type":"page.view","source":"s","payload":{"x":` + strings.Repeat("[", 5000) + strings.Repeat("]", 5000) + `}}`,
+			nil, 413, "/problems/too-large", nil}, // over the 1 KiB limit of this test
+		{"nesting past the limit", `{"event_type":"page.view","source":"s","payload":{"x":` + strings.Repeat("[", 70) + strings.Repeat("]", 70) + `}}`,
+			nil, 422, "/problems/invalid-event", []string{"payload"}},
+		{"huge number", `{"event_type":"page.view","source":"s","payload":{"url":"https://e.com","n":1e999999}}`, nil, 422, "/problems/invalid-event", []string{"payload"}},
+		{"repeated field", `{"event_type":"page.view","event_type":"user.login","source":"s","payload":{"url":"https://e.com"}}`, nil, 400, "/problems/malformed-request", []string{"event_type"}},
+		{"NUL in a string", `{"event_type":"page.view","source":"s","payload":{"url":"https://e.com","x":"a\u0000b"}}`, nil, 422, "/problems/invalid-event", []string{"payload"}},
+		{"invalid UTF-8", "{\"event_type\":\"page.view\",\"source\":\"s\xff\",\"payload\":{}}", nil, 400, "/problems/malformed-request", nil},
+		{"trailing data", `{"event_type":"page.view","source":"s","payload":{"url":"https://e.com"}} garbage`, nil, 400, "/problems/malformed-request", nil},
 	}
 	for _, tc := range tests {
 		res := h.post("/v1/events", tc.body, tc.headers...)

@@ -22,16 +22,39 @@ func parseObject(data []byte, what string) (map[string]json.RawMessage, error) {
 	if len(value) == 0 {
 		return nil, &SyntaxError{Detail: fmt.Sprintf("body is empty; %s must be a JSON object", what)}
 	}
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(data, &fields); err != nil {
+	if !json.Valid(data) {
+		var v any
+		err := json.Unmarshal(data, &v)
 		if se, ok := errors.AsType[*json.SyntaxError](err); ok {
 			return nil, &SyntaxError{Detail: fmt.Sprintf("invalid JSON at offset %d: %v", se.Offset, se)}
 		}
-		// Valid JSON that does not fit a map: an array, a string, ...
+		return nil, &SyntaxError{Detail: "invalid JSON"}
+	}
+	if value[0] != '{' { // valid JSON of another kind: an array, a string, null ...
 		return nil, &SyntaxError{Detail: fmt.Sprintf("%s must be a JSON object, got %s", what, jsonKind(value))}
 	}
-	if fields == nil { // the body was null
-		return nil, &SyntaxError{Detail: fmt.Sprintf("%s must be a JSON object, got null", what)}
+	// Walk the object's members rather than unmarshal into a map, which
+	// would silently keep the last of two members with the same name: a
+	// repeated envelope field is ambiguous, so it is refused.
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if _, err := dec.Token(); err != nil { // {
+		return nil, &SyntaxError{Detail: "invalid JSON"}
+	}
+	fields := map[string]json.RawMessage{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, &SyntaxError{Detail: "invalid JSON"}
+		}
+		name, _ := tok.(string) // valid JSON: object keys are strings
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return nil, &SyntaxError{Detail: "invalid JSON"}
+		}
+		if _, dup := fields[name]; dup {
+			return nil, &SyntaxError{Errors: []FieldError{{Field: name, Message: "appears twice; send each field once"}}}
+		}
+		fields[name] = raw
 	}
 	return fields, nil
 }

@@ -14,6 +14,13 @@ const (
 	maxJSONBIntegerDigits = 131072 // digits before the decimal point
 )
 
+// MaxNesting is how deeply objects and arrays may nest in a payload or
+// metadata value. Real events need a handful of levels; thousands would
+// exhaust Postgres's parser stack and turn hostile input into a 5xx.
+const MaxNesting = 64
+
+var tooDeep = fmt.Sprintf("must not nest objects and arrays deeper than %d levels", MaxNesting)
+
 const (
 	nulInJSON         = "must not contain the NUL character (\\u0000)"
 	unpairedSurrogate = "must not contain an unpaired UTF-16 surrogate escape such as \\ud800"
@@ -29,7 +36,8 @@ var numberOutOfRange = fmt.Sprintf(
 //   - the escape \u0000, because jsonb cannot hold the NUL character;
 //   - a UTF-16 surrogate escape that is not part of a high-low pair, such
 //     as a lone \ud800;
-//   - a number beyond Postgres numeric's range, such as 1e999999.
+//   - a number beyond Postgres numeric's range, such as 1e999999;
+//   - objects and arrays nested deeper than MaxNesting.
 //
 // Checking here turns what would be a store failure into a 422 naming the
 // field. data must be valid JSON. The scan is one pass that walks escapes
@@ -39,12 +47,19 @@ var numberOutOfRange = fmt.Sprintf(
 func jsonbProblem(data []byte) string {
 	inString := false
 	pendingHigh := false // the previous escape was a high surrogate
+	depth := 0
 	for i := 0; i < len(data); i++ {
 		c := data[i]
 		if !inString {
 			switch {
 			case c == '"':
 				inString = true
+			case c == '{' || c == '[':
+				if depth++; depth > MaxNesting {
+					return tooDeep
+				}
+			case c == '}' || c == ']':
+				depth--
 			case c == '-' || (c >= '0' && c <= '9'):
 				end := i + 1
 				for end < len(data) && isNumberByte(data[end]) {
