@@ -12,7 +12,8 @@
 //  3. The router closes: the transport subscriber stops delivering and the
 //     handlers finish the messages they hold (up to the shutdown timeout).
 //     A message cut short is nacked, never dead-lettered, and redelivered.
-//  4. The transport's publishers and clients close, then the store's pool,
+//  4. The relay and dead-letter retention loops stop.
+//  5. The transport's publishers and clients close, then the store's pool,
 //     then the metrics server.
 package app
 
@@ -23,6 +24,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -64,6 +66,11 @@ type App struct {
 	api       *handlers.API
 	// publisher is the transport's publisher, timed by Watermill's metrics.
 	publisher message.Publisher
+	// processHandler is the router's process handler (worker role only);
+	// processStopped, taken from it once the router runs, is closed when it
+	// stops.
+	processHandler *message.Handler
+	processStopped <-chan struct{}
 
 	apiListener     net.Listener
 	metricsListener net.Listener
@@ -206,6 +213,8 @@ func (a *App) wire() error {
 	if a.roles.Worker {
 		process := &handlers.Process{Store: a.store, Registry: a.registry, Metrics: a.metrics, Logger: a.logger}
 		h := router.AddConsumerHandler("process", a.cfg.Stream, a.transport.Subscriber(), process.Handle)
+		a.processHandler = h
+		checks["worker"] = a.workerRunning
 		// Outermost first; see package middleware for why this order.
 		h.AddMiddleware(
 			middleware.Correlation(a.logger),
@@ -263,6 +272,16 @@ func (a *App) expireDeadLetters(ctx context.Context) {
 			return
 		case <-tick.C:
 		}
+	}
+}
+
+// workerRunning is the /readyz check of the process handler.
+func (a *App) workerRunning(context.Context) error {
+	select {
+	case <-a.processStopped:
+		return errors.New("the process handler stopped: its transport subscription ended")
+	default:
+		return nil
 	}
 }
 
@@ -326,17 +345,27 @@ func (a *App) Run(ctx context.Context) error {
 		a.closeClients()
 		return fmt.Errorf("router: %w", err)
 	}
+	if a.processHandler != nil {
+		// The router makes the channel when it starts the handler.
+		a.processStopped = a.processHandler.Stopped()
+	}
 
+	// Background loops (relay, retention) run until shutdown cancels
+	// loopCtx, whatever started the shutdown, and are waited for before the
+	// clients they use close.
+	loopCtx, stopLoops := context.WithCancel(context.Background())
+	defer stopLoops()
+	var loops sync.WaitGroup
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return serve(metricsSrv, a.metricsListener) })
 	if a.roles.API {
 		g.Go(func() error { return serve(apiSrv, a.apiListener) })
 	}
 	if a.roles.Worker {
-		g.Go(func() error { a.expireDeadLetters(gctx); return nil })
+		loops.Go(func() { a.expireDeadLetters(loopCtx) })
 	}
 	if relay := a.relay(); relay != nil {
-		g.Go(func() error { relay.Run(gctx); return nil })
+		loops.Go(func() { relay.Run(loopCtx) })
 	}
 	a.logger.Info("eventflow running", "api", a.roles.API, "worker", a.roles.Worker,
 		"transport", a.cfg.Transport, "stream", a.cfg.Stream, "consumer_group", a.cfg.ConsumerGroup,
@@ -354,6 +383,12 @@ func (a *App) Run(ctx context.Context) error {
 		// supervisor restarts the process.
 		runErr = fmt.Errorf("router stopped unexpectedly: %v", err)
 		routerErr <- nil
+	case <-a.processStopped:
+		// The process handler's subscription ended (its stream or consumer
+		// group was deleted, say) while the API may still take events:
+		// exit rather than accept events nobody processes. The restart
+		// subscribes again, recreating the stream and group.
+		runErr = errors.New("the process handler stopped: its transport subscription ended")
 	}
 	a.logger.Info("shutting down", "timeout", a.cfg.ShutdownTimeout)
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
@@ -367,7 +402,9 @@ func (a *App) Run(ctx context.Context) error {
 		runErr = errors.Join(runErr, fmt.Errorf("close router: %w", err))
 	}
 	<-routerErr
-	a.closeClients()                     // 4. transport, store
+	stopLoops() // 4. relay and retention loops
+	loops.Wait()
+	a.closeClients()                     // 5. transport, store
 	_ = metricsSrv.Shutdown(shutdownCtx) // and the metrics last
 	if err := g.Wait(); err != nil {
 		runErr = errors.Join(runErr, err)

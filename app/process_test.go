@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -199,5 +200,24 @@ func TestShutdownIsNeverAFailure(t *testing.T) {
 	eventually(t, 30*time.Second, "processed by the next worker", func() bool { return second.count("processed_events", "event_id = $1", id) == 1 })
 	if n := second.count("failed_events", ""); n != 0 {
 		t.Errorf("failed_events %d rows, want 0", n)
+	}
+}
+
+// If the stream's consumer group disappears, the worker cannot go on; the
+// process exits with an error instead of accepting events nobody processes.
+func TestLostConsumerGroupStopsTheProcess(t *testing.T) {
+	t.Parallel()
+	h := setup(t)
+	if err := redisClient(t, h.cfg.RedisURL).XGroupDestroy(context.Background(), h.cfg.Stream, h.cfg.ConsumerGroup).Err(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-h.done:
+		if err == nil || !strings.Contains(err.Error(), "process handler stopped") {
+			t.Errorf("Run returned %v, want the process handler's stop", err)
+		}
+		h.cancel = nil // already stopped
+	case <-time.After(15 * time.Second):
+		t.Fatal("eventflow kept running without its consumer group")
 	}
 }
