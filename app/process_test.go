@@ -92,6 +92,9 @@ func pipelineRetriesExhaustedIsDeadLettered(t *testing.T, h *harness) {
 	if v := h.metricValue(`events_failed_total{error_kind="retries_exhausted",event_type="order.placed"}`); v != 1 {
 		t.Errorf("events_failed_total %v, want 1", v)
 	}
+	if v := h.metricValue("event_retries_total"); v != float64(h.cfg.RetryMax) {
+		t.Errorf("event_retries_total %v, want %d", v, h.cfg.RetryMax)
+	}
 }
 
 // The transport delivers at least once; the same event delivered again

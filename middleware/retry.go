@@ -39,7 +39,9 @@ func Retry(p RetryPolicy, logger watermill.LoggerAdapter) message.HandlerMiddlew
 		ResetContextOnRetry: true,
 		ShouldRetry: func(params wmw.RetryParams) bool {
 			retry := !IsPermanent(params.Err) && !errors.Is(params.Err, context.Canceled)
-			if retry && p.OnRetry != nil {
+			// ShouldRetry is asked after the last attempt too, when no retry
+			// follows whatever it answers.
+			if retry && params.RetryNum < p.MaxRetries && p.OnRetry != nil {
 				p.OnRetry()
 			}
 			return retry

@@ -1,11 +1,12 @@
 -- +goose Up
 -- failed_event_history is the story of each dead letter: every failure,
--- every replay requested, and the replay that finally succeeded.
+-- every replay requested, and the replay that finally succeeded (or the
+-- redelivered copy that was processed: 'processed').
 CREATE TABLE IF NOT EXISTS failed_event_history (
     id         bigserial   PRIMARY KEY,
     event_id   uuid        NOT NULL,
     at         timestamptz NOT NULL DEFAULT now(),
-    action     text        NOT NULL CHECK (action IN ('failed', 'replay_requested', 'replay_succeeded')),
+    action     text        NOT NULL CHECK (action IN ('failed', 'replay_requested', 'replay_succeeded', 'processed')),
     error      text        NOT NULL DEFAULT '',
     error_kind text        NOT NULL DEFAULT '',
     attempts   integer     NOT NULL DEFAULT 0

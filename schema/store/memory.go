@@ -133,16 +133,20 @@ func (m *Memory) RelayUnpublished(ctx context.Context, cutoff time.Time, limit i
 func (m *Memory) RecordProcessed(_ context.Context, p Processed) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	now := m.now()
+	if f, ok := m.failed[p.Event.ID]; ok && f.replayed == nil {
+		action := ActionProcessed
+		if p.Replay {
+			action = ActionReplaySucceeded
+		}
+		f.replayed = &now
+		f.history = append(f.history, HistoryEntry{At: now, Action: action})
+	}
 	if _, ok := m.processed[p.Event.ID]; ok {
 		return false, nil
 	}
-	now := m.now()
 	p.Enrichment = maps.Clone(p.Enrichment)
 	m.processed[p.Event.ID] = &memProcessed{Processed: p, at: now}
-	if f, ok := m.failed[p.Event.ID]; ok && p.Replay && f.replayed == nil {
-		f.replayed = &now
-		f.history = append(f.history, HistoryEntry{At: now, Action: ActionReplaySucceeded})
-	}
 	return true, nil
 }
 

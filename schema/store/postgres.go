@@ -72,6 +72,7 @@ WITH input AS (
 ), ins AS (
 	INSERT INTO raw_events (event_id, event_type, source, payload, metadata, correlation_id, occurred_at, received_at)
 	SELECT event_id, event_type, source, payload, metadata, correlation_id, occurred_at, received_at FROM input
+	ORDER BY event_id -- concurrent batches lock shared ids in one order: no deadlock
 	ON CONFLICT (event_id) DO NOTHING
 	RETURNING event_id
 )
@@ -234,21 +235,24 @@ func uuidStrings(ids []uuid.UUID) []string {
 	return s
 }
 
-// recordProcessedSQL inserts the processed row and, for a replay, stamps the
-// dead letter, in one statement and so in one transaction.
+// recordProcessedSQL inserts the processed row and resolves a pending dead
+// letter of the event, in one statement and so in one transaction. A dead
+// letter is resolved whether this call inserted the row or found it: a
+// replay of an event that a redelivered copy had processed meanwhile must
+// not stay pending forever.
 const recordProcessedSQL = `
 WITH ins AS (
 	INSERT INTO processed_events (event_id, event_type, source, payload, enrichment, correlation_id, attempts)
 	VALUES ($1, $2, $3, $4, $5, $6, $7)
 	ON CONFLICT (event_id) DO NOTHING
 	RETURNING event_id
-), replayed AS (
+), resolved AS (
 	UPDATE failed_events SET replayed_at = now()
-	WHERE $8 AND event_id = $1 AND replayed_at IS NULL AND EXISTS (SELECT 1 FROM ins)
+	WHERE event_id = $1 AND replayed_at IS NULL
 	RETURNING event_id
 ), history AS (
 	INSERT INTO failed_event_history (event_id, action)
-	SELECT event_id, 'replay_succeeded' FROM replayed
+	SELECT event_id, CASE WHEN $8 THEN 'replay_succeeded' ELSE 'processed' END FROM resolved
 )
 SELECT count(*) FROM ins`
 

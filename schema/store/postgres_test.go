@@ -88,3 +88,23 @@ func TestPostgresInsertRawAndPublish(t *testing.T) {
 		t.Errorf("the event was not queued")
 	}
 }
+
+// Batches that share event ids in opposite orders, sent at once, must not
+// deadlock (a spurious 503 for the client).
+func TestPostgresOverlappingBatchesDoNotDeadlock(t *testing.T) {
+	t.Parallel()
+	pg := openPostgres(t)
+	ctx := context.Background()
+	for round := range 50 {
+		a, b := storetest.NewEvent(), storetest.NewEvent()
+		errs := make(chan error, 2)
+		for _, batch := range [][]schema.Event{{a, b}, {b, a}} {
+			go func() { _, err := pg.InsertRaw(ctx, batch); errs <- err }()
+		}
+		for range 2 {
+			if err := <-errs; err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+	}
+}

@@ -38,8 +38,9 @@ type Store interface {
 	// never take the same events.
 	RelayUnpublished(ctx context.Context, cutoff time.Time, limit int, publish func(context.Context, []schema.Event) error) (int, error)
 	// RecordProcessed writes the event to processed_events unless it is
-	// there already, and reports whether it wrote it. For a replayed event it
-	// sets failed_events.replayed_at in the same transaction.
+	// there already, and reports whether it wrote it. In the same
+	// transaction it resolves a pending dead letter of the event (sets
+	// replayed_at): the event is processed, by this call or an earlier one.
 	RecordProcessed(ctx context.Context, p Processed) (inserted bool, err error)
 	// RecordFailed writes a dead letter, replacing an earlier one of the same
 	// event_id. It writes nothing for an event already processed.
@@ -133,6 +134,9 @@ const (
 	ActionFailed          = "failed"
 	ActionReplayRequested = "replay_requested"
 	ActionReplaySucceeded = "replay_succeeded"
+	// ActionProcessed: a copy that was not a replay (a redelivery) was
+	// processed, which resolves the dead letter too.
+	ActionProcessed = "processed"
 )
 
 // HistoryEntry is one step of a dead letter's story.

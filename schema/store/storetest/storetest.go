@@ -34,6 +34,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"DeadLetterListing", testDeadLetterListing},
 		{"DeadLetterHistory", testDeadLetterHistory},
 		{"DeadLetterStatsAndPurge", testDeadLetterStatsAndPurge},
+		{"DeadLetterResolvedByLaterProcessing", testDeadLetterResolvedByLaterProcessing},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -478,4 +479,27 @@ func testRelayUnpublished(t *testing.T, s store.Store) {
 func jsonSame(a, b json.RawMessage) bool {
 	var x, y any
 	return json.Unmarshal(a, &x) == nil && json.Unmarshal(b, &y) == nil && fmt.Sprint(x) == fmt.Sprint(y)
+}
+
+// A dead letter whose event is processed afterwards by a copy that is not
+// a replay (a redelivery) is resolved, never left pending.
+func testDeadLetterResolvedByLaterProcessing(t *testing.T, s store.Store) {
+	id := failEvents(t, s, "type.r", store.RetriesExhausted, 1)[0]
+	inserted, err := s.RecordProcessed(ctx(t), store.Processed{Event: schema.Event{
+		ID: id, Type: "type.r", Source: "storetest", Payload: json.RawMessage(`{}`),
+	}, Attempts: 1})
+	if err != nil || !inserted {
+		t.Fatalf("RecordProcessed: inserted=%v, %v", inserted, err)
+	}
+	n, _, err := s.DeadLetterStats(ctx(t))
+	if err != nil || n != 0 {
+		t.Errorf("pending dead letters after the event was processed: %d (%v), want 0", n, err)
+	}
+	d, err := s.DeadLetter(ctx(t), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.ReplayedAt == nil || len(d.History) == 0 || d.History[len(d.History)-1].Action != store.ActionProcessed {
+		t.Errorf("dead letter of a redelivered, processed event: replayed_at %v, history %+v", d.ReplayedAt, d.History)
+	}
 }
