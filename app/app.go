@@ -10,8 +10,9 @@
 //     flight; each waits for the ingest handler's answer, so every request
 //     that got in gets its 202 or 503.
 //  3. The router closes: the transport subscriber stops delivering and the
-//     handlers finish the messages they hold (up to the shutdown timeout).
-//     A message cut short is nacked, never dead-lettered, and redelivered.
+//     contexts of messages still in the process handler are cancelled; such
+//     a message is nacked, never dead-lettered, and redelivered later (the
+//     router waits up to the shutdown timeout for the handlers to return).
 //  4. The relay and dead-letter retention loops stop.
 //  5. The transport's publishers and clients close, then the store's pool,
 //     then the metrics server.
@@ -219,13 +220,16 @@ func (a *App) wire() error {
 		h.AddMiddleware(
 			middleware.Correlation(a.logger),
 			a.metrics.ActiveWorkersMiddleware,
+			a.metrics.DurationMiddleware,
 			middleware.DeadLetter{Write: process.WriteDeadLetter, Logger: a.logger}.Middleware,
+			// No logger: Attempt logs each failure with the event's ids,
+			// which Watermill's retry log lines lack.
 			middleware.Retry(middleware.RetryPolicy{
 				MaxRetries:      a.cfg.RetryMax,
 				InitialInterval: a.cfg.RetryInitialInterval,
 				MaxInterval:     a.cfg.RetryMaxInterval,
 				OnRetry:         a.metrics.Retries.Inc,
-			}, wmLogger),
+			}, nil),
 			middleware.Attempt,
 			wmw.Timeout(a.cfg.HandlerTimeout),
 			wmw.Recoverer,

@@ -133,6 +133,9 @@ func readConfig(environ []string, dotenv string) (Config, error) {
 	if err := env.ParseWithOptions(&cfg, env.Options{Environment: vars}); err != nil {
 		return Config{}, configError(err)
 	}
+	for i, k := range cfg.APIKeys {
+		cfg.APIKeys[i] = strings.TrimSpace(k) // "k1, k2" means k1 and k2
+	}
 	if cfg.ConsumerName == "" {
 		host, err := os.Hostname()
 		if err != nil || host == "" {
@@ -226,6 +229,9 @@ func (c Config) Validate() error {
 	}
 	if c.RetryMax < 0 {
 		bad("EVENTFLOW_RETRY_MAX", "must not be negative")
+	}
+	if c.Transport == TransportPostgres && c.DBMaxConns <= 2*c.WorkerConcurrency {
+		bad("EVENTFLOW_DB_MAX_CONNS", "must be more than twice EVENTFLOW_WORKER_CONCURRENCY (%d) with the postgres transport: each consumer holds a connection while its handler uses another, and the API needs some too", c.WorkerConcurrency)
 	}
 	if c.RetryMaxInterval < c.RetryInitialInterval {
 		bad("EVENTFLOW_RETRY_MAX_INTERVAL", "must not be below EVENTFLOW_RETRY_INITIAL_INTERVAL")

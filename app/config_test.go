@@ -28,7 +28,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 func TestLoadConfigReadsEnvironmentAndDotenv(t *testing.T) {
 	t.Parallel()
 	dotenv := filepath.Join(t.TempDir(), ".env")
-	content := "EVENTFLOW_STREAM=from-file\nEVENTFLOW_API_KEYS=a,b\nEVENTFLOW_HTTP_ADDR=:1111\n"
+	content := "EVENTFLOW_STREAM=from-file\nEVENTFLOW_API_KEYS=a, b\nEVENTFLOW_HTTP_ADDR=:1111\n"
 	if err := os.WriteFile(dotenv, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -65,8 +65,10 @@ func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
 		{"EVENTFLOW_API_KEYS=a,,b", "EVENTFLOW_API_KEYS"},
 		{"EVENTFLOW_REDELIVERY_IDLE=10s", "EVENTFLOW_REDELIVERY_IDLE"},
 		{"EVENTFLOW_MAX_BATCH_BYTES=-1", "EVENTFLOW_MAX_BATCH_BYTES"},
+		{"EVENTFLOW_TRANSPORT=postgres\x00EVENTFLOW_WORKER_CONCURRENCY=16", "EVENTFLOW_DB_MAX_CONNS"},
+		{"EVENTFLOW_RELAY_AFTER=5s", "EVENTFLOW_RELAY_AFTER"},
 	} {
-		_, err := LoadConfig([]string{tc.env}, "")
+		_, err := LoadConfig(strings.Split(tc.env, "\x00"), "")
 		if err == nil || !strings.Contains(err.Error(), tc.name) {
 			t.Errorf("%s: error %v, want one naming %s", tc.env, err, tc.name)
 		}

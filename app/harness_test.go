@@ -34,6 +34,7 @@ type harness struct {
 	transport *fault.Transport
 	done      chan error
 	cancel    context.CancelFunc
+	logs      *syncBuffer // every log line, JSON
 }
 
 // testConfig is the configuration of a fresh, isolated eventflow on the
@@ -90,11 +91,14 @@ func start(t *testing.T, cfg Config, roles Roles) *harness {
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	h := &harness{t: t, cfg: cfg, done: make(chan error, 1)}
-	logger := slog.New(slog.NewJSONHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	h := &harness{t: t, cfg: cfg, done: make(chan error, 1), logs: &syncBuffer{}}
+	// Every line is kept in h.logs (for tests of the logs themselves); WARN
+	// and above also go to t.Log, or everything to stderr with -v.
+	var shown io.Writer = levelFilter{testWriter{t}}
 	if testing.Verbose() {
-		logger = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		shown = os.Stderr
 	}
+	logger := slog.New(slog.NewJSONHandler(io.MultiWriter(shown, h.logs), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	a, err := newApp(context.Background(), cfg, roles, logger, hooks{
 		store: func(s store.Store) store.Store {
 			h.store = &fault.Store{Store: s}
@@ -159,6 +163,16 @@ func (h *harness) stop() error {
 		h.t.Error("eventflow did not stop within 30s")
 		return nil
 	}
+}
+
+// levelFilter passes on only the JSON log lines at WARN or above.
+type levelFilter struct{ w io.Writer }
+
+func (f levelFilter) Write(p []byte) (int, error) {
+	if bytes.Contains(p, []byte(`"level":"WARN"`)) || bytes.Contains(p, []byte(`"level":"ERROR"`)) {
+		return f.w.Write(p)
+	}
+	return len(p), nil
 }
 
 // testWriter sends log lines to t.Log, so they show only for failed tests.

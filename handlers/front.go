@@ -96,7 +96,13 @@ func (f *Front) Close() error {
 // pass one detached from the HTTP request (a client that hangs up must not
 // leave an event half-stored) and bounded by a timeout.
 func (f *Front) Submit(ctx context.Context, req *IngestRequest, correlationID string) error {
-	msg := message.NewMessageWithContext(context.WithValue(ctx, ingestRequestKey{}, req), watermill.NewUUID(), nil)
+	// A single event's message carries its event_id, so that the ingest
+	// handler's log lines name it; a batch's carries a fresh id.
+	id := watermill.NewUUID()
+	if len(req.Events) == 1 {
+		id = req.Events[0].ID.String()
+	}
+	msg := message.NewMessageWithContext(context.WithValue(ctx, ingestRequestKey{}, req), id, nil)
 	wmw.SetCorrelationID(correlationID, msg)
 	f.mu.Lock()
 	if f.closed {

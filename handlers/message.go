@@ -8,6 +8,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	wmw "github.com/ThreeDotsLabs/watermill/message/router/middleware"
 
+	"github.com/eventflow/eventflow/middleware"
 	"github.com/eventflow/eventflow/schema"
 )
 
@@ -16,13 +17,14 @@ const ReplayMetadataKey = "eventflow_replay"
 
 // EventMessage encodes e as a transport message: the message UUID is the
 // event_id, the payload the event as JSON, and the metadata carries the
-// correlation id.
+// correlation id and the event type.
 func EventMessage(ctx context.Context, e schema.Event) (*message.Message, error) {
 	payload, err := json.Marshal(e)
 	if err != nil {
 		return nil, fmt.Errorf("encode event %s: %w", e.ID, err)
 	}
 	msg := message.NewMessageWithContext(ctx, e.ID.String(), payload)
+	msg.Metadata.Set(middleware.EventTypeMetadataKey, e.Type)
 	if e.CorrelationID != "" {
 		wmw.SetCorrelationID(e.CorrelationID, msg)
 	}

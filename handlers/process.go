@@ -32,7 +32,6 @@ type Process struct {
 
 // Handle is the router handler for messages from the transport.
 func (p *Process) Handle(msg *message.Message) error {
-	start := time.Now()
 	ctx := msg.Context()
 	log := middleware.LoggerFrom(ctx, p.Logger)
 	if reason := msg.Metadata.Get(transport.MalformedMetadataKey); reason != "" {
@@ -59,7 +58,6 @@ func (p *Process) Handle(msg *message.Message) error {
 	if err != nil {
 		return err
 	}
-	p.Metrics.Duration.WithLabelValues(e.Type).Observe(time.Since(start).Seconds())
 	if inserted {
 		p.Metrics.Processed.WithLabelValues(e.Type).Inc()
 		p.Metrics.EndToEnd.WithLabelValues(e.Type).Observe(time.Since(e.ReceivedAt).Seconds())

@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -17,14 +18,21 @@ func withAttemptCounter(msg *message.Message) *atomic.Int32 {
 	return counter
 }
 
-// Attempt counts handler runs. Add it inside Retry, so that it sees every
-// attempt; DeadLetter, outside Retry, provides the counter.
+// Attempt counts handler runs and logs each failed one, with the
+// message's correlation_id and event_id. Add it inside Retry, so that it
+// sees every attempt; DeadLetter, outside Retry, provides the counter.
 func Attempt(h message.HandlerFunc) message.HandlerFunc {
 	return func(msg *message.Message) ([]*message.Message, error) {
+		attempt := int32(0)
 		if c, ok := msg.Context().Value(attemptsKey{}).(*atomic.Int32); ok {
-			c.Add(1)
+			attempt = c.Add(1)
 		}
-		return h(msg)
+		produced, err := h(msg)
+		if err != nil && !errors.Is(err, context.Canceled) {
+			LoggerFrom(msg.Context(), nil).Warn("processing attempt failed",
+				"attempt", attempt, "permanent", IsPermanent(err), "error", err.Error())
+		}
+		return produced, err
 	}
 }
 

@@ -7,7 +7,7 @@
 // The order of Watermill middleware matters: the one added first runs
 // outermost. The process handler's chain, outermost first, is
 //
-//	Metrics → Correlation → DeadLetter → Retry → Attempt → Timeout → Recoverer → handler
+//	router metrics → Correlation → ActiveWorkers → Duration → DeadLetter → Retry → Attempt → Timeout → Recoverer → handler
 //
 // DeadLetter must wrap Retry, or a failure is dead-lettered before it was
 // retried. Attempt sits inside Retry so it sees every attempt; Timeout sits

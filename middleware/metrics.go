@@ -64,7 +64,7 @@ func NewMetrics(reg prometheus.Registerer, queueDepth func() float64) *Metrics {
 		}),
 		Duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "event_processing_duration_seconds",
-			Help:    "Time the process handler spent on an event, retries included.",
+			Help:    "Time the process handler spent on an event, retries included, whatever the outcome.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}, []string{"event_type"}),
 		EndToEnd: prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -87,6 +87,27 @@ func NewMetrics(reg prometheus.Registerer, queueDepth func() float64) *Metrics {
 		}, queueDepth))
 	}
 	return m
+}
+
+// EventTypeMetadataKey is the message metadata that names the event's type,
+// for metrics taken before the payload is decoded.
+const EventTypeMetadataKey = "event_type"
+
+// DurationMiddleware observes event_processing_duration_seconds for every
+// message, whatever its outcome. Add it outside Retry, so that retries and
+// their backoff count.
+func (m *Metrics) DurationMiddleware(h message.HandlerFunc) message.HandlerFunc {
+	return func(msg *message.Message) ([]*message.Message, error) {
+		start := time.Now()
+		defer func() {
+			typ := msg.Metadata.Get(EventTypeMetadataKey)
+			if typ == "" {
+				typ = "unknown"
+			}
+			m.Duration.WithLabelValues(typ).Observe(time.Since(start).Seconds())
+		}()
+		return h(msg)
+	}
 }
 
 // ActiveWorkersMiddleware keeps the active_workers gauge equal to the

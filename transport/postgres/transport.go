@@ -95,7 +95,10 @@ func (t *Transport) Depth(ctx context.Context, topic string) (int64, error) {
 // topic has been in the outbox (rows leave it when acknowledged).
 func (t *Transport) OldestAge(ctx context.Context, topic string) (time.Duration, error) {
 	var oldest sql.NullTime
-	err := t.cfg.DB.QueryRowContext(ctx, `SELECT min(created_at) FROM `+outboxTable+` WHERE topic = $1`, topic).Scan(&oldest)
+	err := t.cfg.DB.QueryRowContext(ctx, `SELECT created_at FROM `+outboxTable+` WHERE topic = $1 ORDER BY "offset" LIMIT 1`, topic).Scan(&oldest)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
 	if err != nil {
 		return 0, fmt.Errorf("oldest age of %s: %w", topic, err)
 	}

@@ -1,6 +1,8 @@
 package redis
 
 import (
+	"github.com/eventflow/eventflow/transport"
+
 	"encoding/json"
 	"fmt"
 
@@ -9,10 +11,9 @@ import (
 	"github.com/google/uuid"
 )
 
-// MalformedMetadataKey is the metadata key that marks a message built from
-// a stream entry that is not a Watermill message; its value says why.
-// Use IsMalformed to read it.
-const MalformedMetadataKey = "eventflow_malformed"
+// MalformedMetadataKey marks a message built from an entry the default
+// unmarshaller refused; it is transport.MalformedMetadataKey.
+const MalformedMetadataKey = transport.MalformedMetadataKey
 
 // IsMalformed reports whether msg was read from a stream entry that could
 // not be decoded as a Watermill message, such as an entry written into the

@@ -1,0 +1,49 @@
+package app
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// SPEC §10: every line about an event carries correlation_id and event_id;
+// payloads are never logged at INFO or above.
+func TestLogsCarryIDsAndNoPayloads(t *testing.T) {
+	t.Parallel()
+	h := setup(t)
+	h.store.Processing.FailNext(1) // one failed attempt, logged
+	const secret = "payload-marker-7f3a"
+	ok, bad := uuid.NewString(), uuid.NewString()
+	h.post("/v1/events", strings.Replace(orderBody(ok), "A-1", secret, 1), "X-Request-ID", "req-logs-ok")
+	h.post("/v1/events", signupBody(bad, secret+"-not-an-address"), "X-Request-ID", "req-logs-bad")
+	eventually(t, 10*time.Second, "both events settled", func() bool {
+		return h.count("processed_events", "event_id = $1", ok) == 1 && h.count("failed_events", "event_id = $1", bad) == 1
+	})
+	about := map[string]bool{} // messages of lines about an event
+	for _, line := range strings.Split(strings.TrimSpace(h.logs.String()), "\n") {
+		var l map[string]any
+		if err := json.Unmarshal([]byte(line), &l); err != nil {
+			t.Fatalf("log line is not JSON: %s", line)
+		}
+		level, _ := l["level"].(string)
+		if level != "DEBUG" && strings.Contains(line, secret) {
+			t.Errorf("a %s line carries the payload: %s", level, line)
+		}
+		eid, _ := l["event_id"].(string)
+		if eid != ok && eid != bad {
+			continue
+		}
+		about[l["msg"].(string)] = true
+		if cid, _ := l["correlation_id"].(string); cid != "req-logs-ok" && cid != "req-logs-bad" {
+			t.Errorf("a line about event %s without its correlation_id: %s", eid, line)
+		}
+	}
+	for _, msg := range []string{"processing attempt failed", "event dead-lettered", "event processed"} {
+		if !about[msg] {
+			t.Errorf("no %q line carries the event's ids; lines about the events: %v", msg, about)
+		}
+	}
+}
