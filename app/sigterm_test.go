@@ -19,7 +19,7 @@ import (
 // envOf turns a config into the environment that produces it.
 func envOf(cfg Config) []string {
 	return []string{
-		execEnv + "=1",
+		execEnv + "=1", "EVENTFLOW_TRANSPORT=" + cfg.Transport,
 		"DATABASE_URL=" + cfg.DatabaseURL, "REDIS_URL=" + cfg.RedisURL,
 		"EVENTFLOW_STREAM=" + cfg.Stream, "EVENTFLOW_CONSUMER_GROUP=" + cfg.ConsumerGroup,
 		"EVENTFLOW_CONSUMER_NAME=" + cfg.ConsumerName,
@@ -82,7 +82,16 @@ func TestSIGTERMUnderLoadLosesNothing(t *testing.T) {
 		t.Skip("runs eventflow as a child process under load")
 	}
 	t.Parallel()
-	cfg := testConfig(t, TransportRedis)
+	for _, transport := range []string{TransportRedis, TransportPostgres} {
+		t.Run(transport, func(t *testing.T) {
+			t.Parallel()
+			sigtermUnderLoad(t, transport)
+		})
+	}
+}
+
+func sigtermUnderLoad(t *testing.T, transport string) {
+	cfg := testConfig(t, transport)
 	cfg.RedeliveryIdle = 10 * time.Second
 	cmd, base, stderr := startProcess(t, cfg)
 
