@@ -352,3 +352,44 @@ func pipelineGetEvent(t *testing.T, h *harness) {
 		res.problem(t)
 	}
 }
+
+// Each client (API key) gets its own budget; over it, 429 with Retry-After
+// and the RateLimit headers, counted in events_rejected_total.
+func TestRateLimitPerAPIKey(t *testing.T) {
+	t.Parallel()
+	h := setup(t, func(c *Config) {
+		c.APIKeys = []string{"key-a", "key-b"}
+		c.RateLimit, c.RateBurst = 0.5, 2 // two at once, then one every 2 s
+	})
+	post := func(key string) response {
+		return h.post("/v1/events", orderBody(uuid.NewString()), "X-API-Key", key)
+	}
+	for i := range 2 {
+		res := post("key-a")
+		if res.status != http.StatusAccepted {
+			t.Fatalf("request %d within the burst: %d %s", i, res.status, res.body)
+		}
+		if res.header.Get("RateLimit-Policy") == "" || res.header.Get("RateLimit") == "" {
+			t.Errorf("request %d without RateLimit headers: %v", i, res.header)
+		}
+	}
+	res := post("key-a")
+	if res.status != http.StatusTooManyRequests {
+		t.Fatalf("third request at once: %d, want 429", res.status)
+	}
+	if p := res.problem(t); p.Type != "/problems/rate-limited" {
+		t.Errorf("problem type %q", p.Type)
+	}
+	if res.header.Get("Retry-After") != "2" || !strings.Contains(res.header.Get("RateLimit"), "r=0") {
+		t.Errorf("429 headers: Retry-After %q, RateLimit %q", res.header.Get("Retry-After"), res.header.Get("RateLimit"))
+	}
+	if res := post("key-b"); res.status != http.StatusAccepted {
+		t.Errorf("another key is not limited by key-a's budget: %d", res.status)
+	}
+	if res := post("wrong-key"); res.status != http.StatusUnauthorized {
+		t.Errorf("a wrong key: %d, want 401 before any rate limit", res.status)
+	}
+	if v := h.metricValue(`events_rejected_total{status="429"}`); v != 1 {
+		t.Errorf(`events_rejected_total{status="429"} %v, want 1`, v)
+	}
+}

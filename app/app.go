@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"sync"
@@ -193,6 +194,7 @@ func (a *App) wire() error {
 	a.api = &handlers.API{
 		Store: a.store, Registry: a.registry, Strict: a.cfg.StrictIngest, APIKeys: a.cfg.APIKeys,
 		Metrics: a.metrics, Logger: a.logger, Checks: checks, Replayer: a.replayer(publisher), ReplayRate: a.cfg.ReplayRate,
+		RateLimit: a.cfg.RateLimit, RateBurst: max(a.cfg.RateBurst, int(math.Ceil(a.cfg.RateLimit))),
 		Limits: handlers.Limits{
 			MaxEventBytes: a.cfg.MaxEventBytes, MaxBatchEvents: a.cfg.MaxBatchEvents,
 			MaxBatchBytes: a.cfg.MaxBatchBytes, IngestTimeout: a.cfg.IngestTimeout,

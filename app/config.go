@@ -78,6 +78,12 @@ type Config struct {
 	DeadLetterRetention time.Duration `env:"EVENTFLOW_DEAD_LETTER_RETENTION" envDefault:"720h"`
 	// ReplayRate caps bulk replays of dead letters, in events per second.
 	ReplayRate float64 `env:"EVENTFLOW_REPLAY_RATE" envDefault:"200"`
+	// RateLimit caps each client's API requests per second (a client is
+	// its API key, or its address when auth is off); 0 turns it off.
+	RateLimit float64 `env:"EVENTFLOW_RATE_LIMIT" envDefault:"0"`
+	// RateBurst is how many requests a client may send at once above the
+	// rate; 0 means the rate rounded up.
+	RateBurst int `env:"EVENTFLOW_RATE_BURST" envDefault:"0"`
 	// DBMaxConns caps the Postgres connection pool.
 	DBMaxConns int `env:"EVENTFLOW_DB_MAX_CONNS" envDefault:"20"`
 
@@ -223,6 +229,12 @@ func (c Config) Validate() error {
 	}
 	if c.DeadLetterRetention < 0 {
 		bad("EVENTFLOW_DEAD_LETTER_RETENTION", "must not be negative (0 keeps dead letters forever)")
+	}
+	if c.RateLimit < 0 {
+		bad("EVENTFLOW_RATE_LIMIT", "must not be negative (0 turns it off)")
+	}
+	if c.RateBurst < 0 {
+		bad("EVENTFLOW_RATE_BURST", "must not be negative")
 	}
 	if c.ReplayRate < 0 {
 		bad("EVENTFLOW_REPLAY_RATE", "must not be negative (0 means no limit)")

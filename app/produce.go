@@ -196,19 +196,25 @@ func (p *producer) endpoint() string {
 // send posts events in one request, records the answer and makes the
 // events available for duplicates.
 func (p *producer) send(ctx context.Context, events []sampleEvent) {
-	body := []byte(events[0].Body)
-	if p.opts.Batch > 1 {
-		batch := struct {
-			Events []json.RawMessage `json:"events"`
-		}{}
-		for _, e := range events {
-			batch.Events = append(batch.Events, e.Body)
-		}
-		body, _ = json.Marshal(batch) // raw JSON objects always marshal
-	}
-	status, results := p.post(ctx, body, len(events))
+	status, results := p.post(ctx, p.body(events), len(events))
 	p.stats.record(events, status, results)
 	p.sent.add(events)
+}
+
+// body is the request body that carries events to p.endpoint(): the one
+// event itself, or a batch {"events": […]}.
+func (p *producer) body(events []sampleEvent) []byte {
+	if p.opts.Batch <= 1 {
+		return events[0].Body
+	}
+	batch := struct {
+		Events []json.RawMessage `json:"events"`
+	}{}
+	for _, e := range events {
+		batch.Events = append(batch.Events, e.Body)
+	}
+	body, _ := json.Marshal(batch) // raw JSON objects always marshal
+	return body
 }
 
 // Results of an event besides the API's "accepted", "duplicate" and

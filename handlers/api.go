@@ -46,6 +46,10 @@ type API struct {
 	Replayer *Replayer
 	// ReplayRate caps bulk replays over HTTP, in events per second (0: none).
 	ReplayRate float64
+	// RateLimit caps each client's requests per second (0: none), with
+	// bursts of RateBurst.
+	RateLimit float64
+	RateBurst int
 
 	shuttingDown atomic.Bool
 }
@@ -56,7 +60,11 @@ func (a *API) ShutDown() { a.shuttingDown.Store(true) }
 // Handler returns the API's routes wrapped in its HTTP middleware.
 func (a *API) Handler() http.Handler {
 	mux := http.NewServeMux()
-	auth := middleware.APIKeys(a.APIKeys)
+	// Authenticate first, so that invalid keys are refused before they get
+	// a rate limiter of their own.
+	limit := middleware.RateLimit(a.RateLimit, a.RateBurst, func() { a.Metrics.Rejected.WithLabelValues("429").Inc() })
+	keys := middleware.APIKeys(a.APIKeys)
+	auth := func(h http.Handler) http.Handler { return keys(limit(h)) }
 	mux.Handle("POST /v1/events", auth(http.HandlerFunc(a.postEvent)))
 	mux.Handle("POST /events", auth(http.HandlerFunc(a.postEvent)))
 	mux.Handle("POST /v1/events/batch", auth(http.HandlerFunc(a.postBatch)))

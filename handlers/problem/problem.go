@@ -59,6 +59,8 @@ func TypeURI(status int) string {
 		return "/problems/unavailable"
 	case http.StatusMethodNotAllowed:
 		return "/problems/method-not-allowed"
+	case http.StatusTooManyRequests:
+		return "/problems/rate-limited"
 	}
 	return "about:blank"
 }
