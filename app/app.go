@@ -202,7 +202,8 @@ func (a *App) wire() error {
 	}
 	if a.roles.API {
 		a.api.Front = handlers.NewFront()
-		ingest := &handlers.Ingest{Store: a.store, Publisher: publisher, Topic: a.cfg.Stream, Metrics: a.metrics, Logger: a.logger}
+		ingest := &handlers.Ingest{Store: a.store, Publisher: publisher, Topic: a.cfg.Stream, Metrics: a.metrics, Logger: a.logger,
+			BatchWindow: a.cfg.IngestBatchWindow, BatchRequests: a.cfg.IngestBatchRequests, Timeout: a.cfg.IngestTimeout}
 		if a.cfg.Transport == TransportPostgres {
 			outbox, ok := a.transport.(transport.TxPublisher)
 			if !ok {
@@ -214,7 +215,8 @@ func (a *App) wire() error {
 		h.AddMiddleware(middleware.Correlation(a.logger), wmw.Recoverer)
 	}
 	if a.roles.Worker {
-		process := &handlers.Process{Store: a.store, Registry: a.registry, Metrics: a.metrics, Logger: a.logger}
+		process := &handlers.Process{Store: a.store, Registry: a.registry, Metrics: a.metrics, Logger: a.logger,
+			BatchWindow: a.cfg.ProcessBatchWindow, BatchSize: a.cfg.WorkerConcurrency, Timeout: a.cfg.HandlerTimeout}
 		h := router.AddConsumerHandler("process", a.cfg.Stream, a.transport.Subscriber(), process.Handle)
 		a.processHandler = h
 		checks["worker"] = a.workerRunning

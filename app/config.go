@@ -66,6 +66,14 @@ type Config struct {
 	MaxBatchEvents int `env:"EVENTFLOW_MAX_BATCH_EVENTS" envDefault:"500"`
 	// MaxBatchBytes limits a batch request's body.
 	MaxBatchBytes int64 `env:"EVENTFLOW_MAX_BATCH_BYTES" envDefault:"4194304"`
+	// IngestBatchWindow is how long the ingest handler waits to gather
+	// concurrent requests into one insert and one publish (group commit).
+	IngestBatchWindow time.Duration `env:"EVENTFLOW_INGEST_BATCH_WINDOW" envDefault:"2ms"`
+	// IngestBatchRequests caps the requests one group commit carries.
+	IngestBatchRequests int `env:"EVENTFLOW_INGEST_BATCH_REQUESTS" envDefault:"256"`
+	// ProcessBatchWindow is how long the process handler waits to gather
+	// concurrent events into one write of processed_events (group commit).
+	ProcessBatchWindow time.Duration `env:"EVENTFLOW_PROCESS_BATCH_WINDOW" envDefault:"2ms"`
 	// IngestTimeout bounds storing and publishing one request's events.
 	IngestTimeout time.Duration `env:"EVENTFLOW_INGEST_TIMEOUT" envDefault:"10s"`
 	// RelayAfter is how long an event may stay stored but unpublished
@@ -216,6 +224,7 @@ func (c Config) Validate() error {
 		{"EVENTFLOW_HANDLER_TIMEOUT", int64(c.HandlerTimeout)},
 		{"EVENTFLOW_REDELIVERY_IDLE", int64(c.RedeliveryIdle)},
 		{"EVENTFLOW_INGEST_TIMEOUT", int64(c.IngestTimeout)},
+		{"EVENTFLOW_INGEST_BATCH_REQUESTS", int64(c.IngestBatchRequests)},
 		{"EVENTFLOW_SHUTDOWN_TIMEOUT", int64(c.ShutdownTimeout)},
 		{"EVENTFLOW_RELAY_INTERVAL", int64(c.RelayInterval)},
 	}
@@ -229,6 +238,12 @@ func (c Config) Validate() error {
 	}
 	if c.DeadLetterRetention < 0 {
 		bad("EVENTFLOW_DEAD_LETTER_RETENTION", "must not be negative (0 keeps dead letters forever)")
+	}
+	if c.IngestBatchWindow < 0 || c.IngestBatchWindow > time.Second {
+		bad("EVENTFLOW_INGEST_BATCH_WINDOW", "must be between 0 and 1s (every request waits up to this long)")
+	}
+	if c.ProcessBatchWindow < 0 || c.ProcessBatchWindow > time.Second {
+		bad("EVENTFLOW_PROCESS_BATCH_WINDOW", "must be between 0 and 1s (every event waits up to this long)")
 	}
 	if c.RateLimit < 0 {
 		bad("EVENTFLOW_RATE_LIMIT", "must not be negative (0 turns it off)")

@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
 
+	"github.com/eventflow/eventflow/internal/batch"
 	"github.com/eventflow/eventflow/middleware"
 	"github.com/eventflow/eventflow/schema"
 	"github.com/eventflow/eventflow/schema/store"
@@ -33,6 +36,16 @@ type Ingest struct {
 	Topic   string
 	Metrics *middleware.Metrics
 	Logger  *slog.Logger
+	// Group commit: concurrent requests are stored and published together,
+	// at most BatchRequests requests after waiting at most BatchWindow (0:
+	// only requests that arrive while a commit runs), each commit bounded by
+	// Timeout.
+	BatchWindow   time.Duration
+	BatchRequests int
+	Timeout       time.Duration
+
+	once      sync.Once
+	committer *batch.Committer[[]schema.Event, []store.RawResult]
 }
 
 // Handle is the router handler for messages from the Front.
@@ -49,16 +62,10 @@ func (h *Ingest) Handle(msg *message.Message) error {
 }
 
 func (h *Ingest) ingest(msg *message.Message, req *IngestRequest) error {
-	ctx := msg.Context()
-	var (
-		results []store.RawResult
-		err     error
-	)
-	if h.Outbox != nil {
-		results, err = h.ingestOutbox(ctx, req.Events)
-	} else {
-		results, err = h.ingestThenPublish(ctx, req.Events)
-	}
+	h.once.Do(func() {
+		h.committer = batch.New(h.BatchWindow, max(h.BatchRequests, 1), h.commit)
+	})
+	results, err := h.committer.Do(msg.Context(), req.Events)
 	if err != nil {
 		return err
 	}
@@ -72,6 +79,37 @@ func (h *Ingest) ingest(msg *message.Message, req *IngestRequest) error {
 		}
 	}
 	return nil
+}
+
+// commit stores and publishes the events of several requests at once (one
+// multi-row insert, one publish call) and hands each request its results.
+func (h *Ingest) commit(ctx context.Context, requests [][]schema.Event) ([][]store.RawResult, error) {
+	if h.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, h.Timeout)
+		defer cancel()
+	}
+	var all []schema.Event
+	for _, events := range requests {
+		all = append(all, events...)
+	}
+	var (
+		results []store.RawResult
+		err     error
+	)
+	if h.Outbox != nil {
+		results, err = h.ingestOutbox(ctx, all)
+	} else {
+		results, err = h.ingestThenPublish(ctx, all)
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]store.RawResult, len(requests))
+	for i, events := range requests {
+		out[i], results = results[:len(events):len(events)], results[len(events):]
+	}
+	return out, nil
 }
 
 // ingestThenPublish commits the events, then publishes them. A crash

@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	wmw "github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/google/uuid"
 
+	"github.com/eventflow/eventflow/internal/batch"
 	"github.com/eventflow/eventflow/middleware"
 	"github.com/eventflow/eventflow/schema"
 	"github.com/eventflow/eventflow/schema/store"
@@ -28,6 +30,15 @@ type Process struct {
 	Registry *schema.Registry
 	Metrics  *middleware.Metrics
 	Logger   *slog.Logger
+	// Group commit: the processed rows of concurrent messages are written
+	// together, at most BatchSize after waiting at most BatchWindow, each
+	// write bounded by Timeout.
+	BatchWindow time.Duration
+	BatchSize   int
+	Timeout     time.Duration
+
+	once      sync.Once
+	committer *batch.Committer[store.Processed, bool]
 }
 
 // Handle is the router handler for messages from the transport.
@@ -49,7 +60,8 @@ func (p *Process) Handle(msg *message.Message) error {
 	if err != nil {
 		return middleware.Permanent(err)
 	}
-	inserted, err := p.Store.RecordProcessed(ctx, store.Processed{
+	p.once.Do(func() { p.committer = batch.New(p.BatchWindow, max(p.BatchSize, 1), p.record) })
+	inserted, err := p.committer.Do(ctx, store.Processed{
 		Event:      e,
 		Enrichment: enrichment,
 		Attempts:   max(middleware.Attempts(ctx), 1),
@@ -66,6 +78,16 @@ func (p *Process) Handle(msg *message.Message) error {
 		log.Debug("event already processed; redelivery ignored", "event_type", e.Type)
 	}
 	return nil
+}
+
+// record writes a batch of processed events in one statement.
+func (p *Process) record(ctx context.Context, ps []store.Processed) ([]bool, error) {
+	if p.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, p.Timeout)
+		defer cancel()
+	}
+	return p.Store.RecordProcessedBatch(ctx, ps)
 }
 
 // WriteDeadLetter stores a message that failed for good in failed_events;

@@ -185,3 +185,15 @@ func (t *Transport) OldestAge(ctx context.Context, topic string) (time.Duration,
 	}
 	return 0, nil
 }
+
+// RecordProcessedBatch implements store.Store; Processing fails the whole
+// batch.
+func (s *Store) RecordProcessedBatch(ctx context.Context, ps []store.Processed) ([]bool, error) {
+	if err := s.fail(); err != nil {
+		return nil, err
+	}
+	if err := s.Processing.fail(); err != nil {
+		return nil, err
+	}
+	return s.Store.RecordProcessedBatch(ctx, ps)
+}

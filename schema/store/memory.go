@@ -129,6 +129,15 @@ func (m *Memory) RelayUnpublished(ctx context.Context, cutoff time.Time, limit i
 	return len(events), nil
 }
 
+// RecordProcessedBatch implements Store.
+func (m *Memory) RecordProcessedBatch(ctx context.Context, ps []Processed) ([]bool, error) {
+	out := make([]bool, len(ps))
+	for i, p := range ps {
+		out[i], _ = m.RecordProcessed(ctx, p)
+	}
+	return out, nil
+}
+
 // RecordProcessed implements Store.
 func (m *Memory) RecordProcessed(_ context.Context, p Processed) (bool, error) {
 	m.mu.Lock()

@@ -235,44 +235,85 @@ func uuidStrings(ids []uuid.UUID) []string {
 	return s
 }
 
-// recordProcessedSQL inserts the processed row and resolves a pending dead
-// letter of the event, in one statement and so in one transaction. A dead
-// letter is resolved whether this call inserted the row or found it: a
-// replay of an event that a redelivered copy had processed meanwhile must
-// not stay pending forever.
+// recordProcessedSQL inserts the processed rows and resolves pending dead
+// letters of the events, in one statement and so in one transaction. A
+// dead letter is resolved whether this statement inserted the row or found
+// it: a replay of an event that a redelivered copy had processed meanwhile
+// must not stay pending forever.
 const recordProcessedSQL = `
-WITH ins AS (
+WITH input AS (
+	SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::jsonb[], $6::text[], $7::int[], $8::bool[])
+	    AS t(event_id, event_type, source, payload, enrichment, correlation_id, attempts, replay)
+), ins AS (
 	INSERT INTO processed_events (event_id, event_type, source, payload, enrichment, correlation_id, attempts)
-	VALUES ($1, $2, $3, $4, $5, $6, $7)
+	SELECT event_id, event_type, source, payload, enrichment, correlation_id, attempts FROM input
+	ORDER BY event_id
 	ON CONFLICT (event_id) DO NOTHING
 	RETURNING event_id
 ), resolved AS (
-	UPDATE failed_events SET replayed_at = now()
-	WHERE event_id = $1 AND replayed_at IS NULL
-	RETURNING event_id
+	UPDATE failed_events f SET replayed_at = now()
+	FROM (SELECT DISTINCT event_id FROM input) i
+	WHERE f.event_id = i.event_id AND f.replayed_at IS NULL
+	RETURNING f.event_id
 ), history AS (
 	INSERT INTO failed_event_history (event_id, action)
-	SELECT event_id, CASE WHEN $8 THEN 'replay_succeeded' ELSE 'processed' END FROM resolved
+	SELECT r.event_id, CASE WHEN bool_or(i.replay) THEN 'replay_succeeded' ELSE 'processed' END
+	FROM resolved r JOIN input i ON i.event_id = r.event_id
+	GROUP BY r.event_id
 )
-SELECT count(*) FROM ins`
+SELECT event_id FROM ins`
 
 // RecordProcessed implements Store.
 func (p *Postgres) RecordProcessed(ctx context.Context, pr Processed) (bool, error) {
-	enrichment := []byte("{}")
-	if len(pr.Enrichment) > 0 {
-		var err error
-		if enrichment, err = json.Marshal(pr.Enrichment); err != nil {
-			return false, fmt.Errorf("encode enrichment: %w", err)
-		}
-	}
-	e := pr.Event
-	var n int
-	err := p.db.QueryRowContext(ctx, recordProcessedSQL,
-		e.ID, e.Type, e.Source, string(e.Payload), string(enrichment), e.CorrelationID, pr.Attempts, pr.Replay).Scan(&n)
+	inserted, err := p.RecordProcessedBatch(ctx, []Processed{pr})
 	if err != nil {
-		return false, fmt.Errorf("record processed event: %w", err)
+		return false, err
 	}
-	return n == 1, nil
+	return inserted[0], nil
+}
+
+// RecordProcessedBatch implements Store.
+func (p *Postgres) RecordProcessedBatch(ctx context.Context, ps []Processed) ([]bool, error) {
+	n := len(ps)
+	ids, types, sources := make([]string, n), make([]string, n), make([]string, n)
+	payloads, enrichments, cids := make([]string, n), make([]string, n), make([]string, n)
+	attempts, replays := make([]int64, n), make([]bool, n)
+	for i, pr := range ps {
+		enrichment := []byte("{}")
+		if len(pr.Enrichment) > 0 {
+			var err error
+			if enrichment, err = json.Marshal(pr.Enrichment); err != nil {
+				return nil, fmt.Errorf("encode enrichment: %w", err)
+			}
+		}
+		e := pr.Event
+		ids[i], types[i], sources[i] = e.ID.String(), e.Type, e.Source
+		payloads[i], enrichments[i], cids[i] = string(e.Payload), string(enrichment), e.CorrelationID
+		attempts[i], replays[i] = int64(pr.Attempts), pr.Replay
+	}
+	rows, err := p.db.QueryContext(ctx, recordProcessedSQL, pq.Array(ids), pq.Array(types), pq.Array(sources),
+		pq.Array(payloads), pq.Array(enrichments), pq.Array(cids), pq.Array(attempts), pq.Array(replays))
+	if err != nil {
+		return nil, fmt.Errorf("record processed events: %w", err)
+	}
+	defer rows.Close()
+	inserted := map[uuid.UUID]bool{}
+	for rows.Next() {
+		var id uuid.UUID
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("record processed events: %w", err)
+		}
+		inserted[id] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("record processed events: %w", err)
+	}
+	out := make([]bool, n)
+	for i, pr := range ps {
+		out[i] = inserted[pr.Event.ID]
+		delete(inserted, pr.Event.ID) // a repeat later in the batch did not insert
+	}
+	return out, nil
 }
 
 // recordFailedSQL writes the dead letter and its history entry in one

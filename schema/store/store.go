@@ -42,6 +42,10 @@ type Store interface {
 	// transaction it resolves a pending dead letter of the event (sets
 	// replayed_at): the event is processed, by this call or an earlier one.
 	RecordProcessed(ctx context.Context, p Processed) (inserted bool, err error)
+	// RecordProcessedBatch is RecordProcessed for several events in one
+	// transaction, reporting for each whether it wrote it. Of two entries
+	// with the same event_id, only the first can report true.
+	RecordProcessedBatch(ctx context.Context, ps []Processed) (inserted []bool, err error)
 	// RecordFailed writes a dead letter, replacing an earlier one of the same
 	// event_id. It writes nothing for an event already processed.
 	RecordFailed(ctx context.Context, f Failed) error

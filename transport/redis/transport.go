@@ -20,7 +20,7 @@ var _ transport.Transport = (*Transport)(nil)
 type Transport struct {
 	cfg        Config
 	client     *goredis.Client // the publisher's; Ping and Depth use it too
-	publisher  *redisstream.Publisher
+	publisher  *publisher
 	subscriber *subscriber
 }
 
@@ -40,15 +40,7 @@ func New(cfg Config, logger watermill.LoggerAdapter) (*Transport, error) {
 		return nil, fmt.Errorf("parse redis URL: %w", err)
 	}
 	client := goredis.NewClient(opts)
-	publisher, err := redisstream.NewPublisher(redisstream.PublisherConfig{
-		Client: client,
-		// Never trim: MAXLEN drops entries whether or not a group has read
-		// them.
-		DefaultMaxlen: 0,
-	}, logger)
-	if err != nil {
-		return nil, errors.Join(fmt.Errorf("create publisher: %w", err), client.Close())
-	}
+	publisher := &publisher{client: client, marshaller: redisstream.DefaultMarshallerUnmarshaller{}}
 	return &Transport{
 		cfg:        cfg,
 		client:     client,
@@ -57,9 +49,9 @@ func New(cfg Config, logger watermill.LoggerAdapter) (*Transport, error) {
 	}, nil
 }
 
-// Publisher returns the publisher: one XADD per message, synchronous, with
-// the message's context. Publishing several messages in one call is not
-// atomic: it stops at the first error.
+// Publisher returns the publisher: the messages of one call go out in one
+// pipelined round trip, an XADD each (see publisher). Publishing several
+// messages is not atomic.
 func (t *Transport) Publisher() message.Publisher {
 	return t.publisher
 }
@@ -87,8 +79,8 @@ func (t *Transport) Close() error {
 	if err := t.subscriber.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close subscriber: %w", err))
 	}
-	// redisstream's Publisher.Close closes the client, which Ping and Depth
-	// share: they fail with redis.ErrClosed from now on.
+	// Closing the publisher closes the client, which Ping and Depth share:
+	// they fail with redis.ErrClosed from now on.
 	if err := t.publisher.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close publisher: %w", err))
 	}

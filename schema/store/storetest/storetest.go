@@ -28,6 +28,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"InsertRawConcurrentSameID", testInsertRawConcurrentSameID},
 		{"StatusLifecycle", testStatusLifecycle},
 		{"RecordProcessedOnce", testRecordProcessedOnce},
+		{"RecordProcessedBatch", testRecordProcessedBatch},
 		{"FailedThenReplayed", testFailedThenReplayed},
 		{"FailedAfterProcessedIsIgnored", testFailedAfterProcessedIsIgnored},
 		{"RelayUnpublished", testRelayUnpublished},
@@ -501,5 +502,32 @@ func testDeadLetterResolvedByLaterProcessing(t *testing.T, s store.Store) {
 	}
 	if d.ReplayedAt == nil || len(d.History) == 0 || d.History[len(d.History)-1].Action != store.ActionProcessed {
 		t.Errorf("dead letter of a redelivered, processed event: replayed_at %v, history %+v", d.ReplayedAt, d.History)
+	}
+}
+
+func testRecordProcessedBatch(t *testing.T, s store.Store) {
+	a, b, done := NewEvent(), NewEvent(), NewEvent()
+	for _, e := range []schema.Event{a, b, done} {
+		insertOne(t, s, e)
+	}
+	if _, err := s.RecordProcessed(ctx(t), store.Processed{Event: done, Attempts: 1}); err != nil {
+		t.Fatal(err)
+	}
+	batch := []store.Processed{
+		{Event: a, Attempts: 1, Enrichment: schema.Enrichment{"item_count": 1}},
+		{Event: done, Attempts: 1}, // processed before
+		{Event: b, Attempts: 2},
+		{Event: a, Attempts: 1}, // the same event twice in one batch
+	}
+	got, err := s.RecordProcessedBatch(ctx(t), batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []bool{true, false, true, false}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("inserted %v, want %v", got, want)
+	}
+	st, err := s.Status(ctx(t), b.ID)
+	if err != nil || st.Status != store.StatusProcessed || *st.Attempts != 2 {
+		t.Errorf("event b after the batch: %+v, %v", st, err)
 	}
 }
