@@ -215,8 +215,15 @@ func (a *App) wire() error {
 		h.AddMiddleware(middleware.Correlation(a.logger), wmw.Recoverer)
 	}
 	if a.roles.Worker {
+		window := a.cfg.ProcessBatchWindow
+		if a.cfg.Transport == TransportMemory {
+			// GoChannel delivers one message at a time per topic (it holds
+			// the topic's lock until the ack): nothing would join a batch,
+			// and each event would wait out the window alone.
+			window = 0
+		}
 		process := &handlers.Process{Store: a.store, Registry: a.registry, Metrics: a.metrics, Logger: a.logger,
-			BatchWindow: a.cfg.ProcessBatchWindow, BatchSize: a.cfg.WorkerConcurrency, Timeout: a.cfg.HandlerTimeout}
+			BatchWindow: window, BatchSize: a.cfg.WorkerConcurrency, Timeout: a.cfg.HandlerTimeout}
 		h := router.AddConsumerHandler("process", a.cfg.Stream, a.transport.Subscriber(), process.Handle)
 		a.processHandler = h
 		checks["worker"] = a.workerRunning

@@ -145,7 +145,7 @@ event_end_to_end_seconds_count{event_type="user.login"} 5
 	if m.processed != 24 || m.failed != 1 || m.depth != 3 || !slices.Equal(m.endToEnd, want) {
 		t.Errorf("scraped three processes: processed %v, failed %v, depth %v, buckets %v; want 24, 1, 3, %v", m.processed, m.failed, m.depth, m.endToEnd, want)
 	}
-	if _, err := newMetricsScraper(worker.URL, api.URL+"/nowhere").scrape(context.Background()); err == nil {
+	if _, err := newMetricsScraper(worker.URL, "http://127.0.0.1:1/metrics").scrape(context.Background()); err == nil {
 		t.Error("a scrape with a failing URL succeeded")
 	}
 }

@@ -112,7 +112,7 @@ Configuration comes from the environment (and a .env file); see the README.`,
 			},
 		},
 	)
-	root.AddCommand(newDLQCommand(load, stdout, stderr), newProduceCommand(stdout))
+	root.AddCommand(newDLQCommand(load, stdout, stderr), newProduceCommand(stdout), newBenchCommand(stdout, stderr))
 	root.AddCommand(&cobra.Command{
 		Use:   "healthcheck",
 		Short: "Exit 0 if the eventflow process on this host answers /healthz (for container health checks)",

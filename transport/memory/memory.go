@@ -12,9 +12,9 @@
 // dead-letter middleware acks every failure except a shutdown, so the loop
 // only spins while the router is closing. Messages are kept (GoChannel's
 // Persistent mode), so one published before the handler subscribes is not
-// dropped. Because every delivery is awaited, concurrency is bounded by the
-// number of concurrent publishers (HTTP requests), and tests are
-// deterministic: once Publish returns, the message was handled.
+// dropped. Every delivery is awaited, and GoChannel holds the topic's lock
+// until the ack, so a topic's messages are handled one at a time and tests
+// are deterministic: once Publish returns, the message was handled.
 package memory
 
 import (
