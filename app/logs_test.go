@@ -41,6 +41,10 @@ func TestLogsCarryIDsAndNoPayloads(t *testing.T) {
 			t.Errorf("a line about event %s without its correlation_id: %s", eid, line)
 		}
 	}
+	// SPEC §4: with no API keys, auth is off and a warning says so.
+	if !strings.Contains(h.logs.String(), `"level":"WARN","msg":"EVENTFLOW_API_KEYS is empty`) {
+		t.Error("no warning that auth is off")
+	}
 	for _, msg := range []string{"processing attempt failed", "event dead-lettered", "event processed"} {
 		if !about[msg] {
 			t.Errorf("no %q line carries the event's ids; lines about the events: %v", msg, about)
