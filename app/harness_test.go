@@ -308,3 +308,14 @@ func (h *harness) metricValue(series string) float64 {
 
 // pqArray passes strings as a Postgres array parameter.
 func pqArray(s []string) any { return pq.Array(s) }
+
+// openTestDB opens the test's database for counting rows.
+func openTestDB(t *testing.T, url string) *sqlx.DB {
+	t.Helper()
+	db, err := sqlx.Open("postgres", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	return db
+}

@@ -30,6 +30,9 @@ func envOf(cfg Config) []string {
 		fmt.Sprintf("EVENTFLOW_HANDLER_TIMEOUT=%s", cfg.HandlerTimeout),
 		fmt.Sprintf("EVENTFLOW_RETRY_INITIAL_INTERVAL=%s", cfg.RetryInitialInterval),
 		fmt.Sprintf("EVENTFLOW_RETRY_MAX_INTERVAL=%s", cfg.RetryMaxInterval),
+		fmt.Sprintf("EVENTFLOW_INGEST_TIMEOUT=%s", cfg.IngestTimeout),
+		fmt.Sprintf("EVENTFLOW_RELAY_AFTER=%s", cfg.RelayAfter),
+		fmt.Sprintf("EVENTFLOW_RELAY_INTERVAL=%s", cfg.RelayInterval),
 	}
 }
 
