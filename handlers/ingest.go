@@ -38,14 +38,19 @@ type Ingest struct {
 	Logger  *slog.Logger
 	// Group commit: concurrent requests are stored and published together,
 	// at most BatchRequests requests after waiting at most BatchWindow (0:
-	// only requests that arrive while a commit runs), each commit bounded by
-	// Timeout.
+	// commit at once), each commit bounded by Timeout.
 	BatchWindow   time.Duration
 	BatchRequests int
 	Timeout       time.Duration
 
 	once      sync.Once
-	committer *batch.Committer[[]schema.Event, []store.RawResult]
+	committer *batch.Committer[[]schema.Event, ingested]
+}
+
+// ingested is one request's outcome in a group commit.
+type ingested struct {
+	results []store.RawResult
+	err     error
 }
 
 // Handle is the router handler for messages from the Front.
@@ -65,10 +70,14 @@ func (h *Ingest) ingest(msg *message.Message, req *IngestRequest) error {
 	h.once.Do(func() {
 		h.committer = batch.New(h.BatchWindow, max(h.BatchRequests, 1), h.commit)
 	})
-	results, err := h.committer.Do(msg.Context(), req.Events)
+	r, err := h.committer.Do(msg.Context(), req.Events)
+	if err == nil {
+		err = r.err
+	}
 	if err != nil {
 		return err
 	}
+	results := r.results
 	req.Results = results
 	for i, r := range results {
 		switch r.Outcome {
@@ -83,7 +92,9 @@ func (h *Ingest) ingest(msg *message.Message, req *IngestRequest) error {
 
 // commit stores and publishes the events of several requests at once (one
 // multi-row insert, one publish call) and hands each request its results.
-func (h *Ingest) commit(ctx context.Context, requests [][]schema.Event) ([][]store.RawResult, error) {
+// If that fails, it tries each request alone, so that one request the
+// store refuses fails alone and not every request that shared its commit.
+func (h *Ingest) commit(ctx context.Context, requests [][]schema.Event) ([]ingested, error) {
 	if h.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, h.Timeout)
@@ -93,23 +104,29 @@ func (h *Ingest) commit(ctx context.Context, requests [][]schema.Event) ([][]sto
 	for _, events := range requests {
 		all = append(all, events...)
 	}
-	var (
-		results []store.RawResult
-		err     error
-	)
-	if h.Outbox != nil {
-		results, err = h.ingestOutbox(ctx, all)
-	} else {
-		results, err = h.ingestThenPublish(ctx, all)
+	results, err := h.store(ctx, all)
+	out := make([]ingested, len(requests))
+	if err == nil {
+		for i, events := range requests {
+			out[i].results, results = results[:len(events):len(events)], results[len(events):]
+		}
+		return out, nil
 	}
-	if err != nil {
+	if len(requests) == 1 || ctx.Err() != nil {
 		return nil, err
 	}
-	out := make([][]store.RawResult, len(requests))
 	for i, events := range requests {
-		out[i], results = results[:len(events):len(events)], results[len(events):]
+		out[i].results, out[i].err = h.store(ctx, events)
 	}
 	return out, nil
+}
+
+// store stores and publishes events, in one transaction with the outbox.
+func (h *Ingest) store(ctx context.Context, events []schema.Event) ([]store.RawResult, error) {
+	if h.Outbox != nil {
+		return h.ingestOutbox(ctx, events)
+	}
+	return h.ingestThenPublish(ctx, events)
 }
 
 // ingestThenPublish commits the events, then publishes them. A crash

@@ -38,7 +38,13 @@ type Process struct {
 	Timeout     time.Duration
 
 	once      sync.Once
-	committer *batch.Committer[store.Processed, bool]
+	committer *batch.Committer[store.Processed, recorded]
+}
+
+// recorded is one event's outcome in a group commit.
+type recorded struct {
+	inserted bool
+	err      error
 }
 
 // Handle is the router handler for messages from the transport.
@@ -61,16 +67,19 @@ func (p *Process) Handle(msg *message.Message) error {
 		return middleware.Permanent(err)
 	}
 	p.once.Do(func() { p.committer = batch.New(p.BatchWindow, max(p.BatchSize, 1), p.record) })
-	inserted, err := p.committer.Do(ctx, store.Processed{
+	r, err := p.committer.Do(ctx, store.Processed{
 		Event:      e,
 		Enrichment: enrichment,
 		Attempts:   max(middleware.Attempts(ctx), 1),
 		Replay:     msg.Metadata.Get(ReplayMetadataKey) == "true",
 	})
+	if err == nil {
+		err = r.err
+	}
 	if err != nil {
 		return err
 	}
-	if inserted {
+	if r.inserted {
 		p.Metrics.Processed.WithLabelValues(e.Type).Inc()
 		p.Metrics.EndToEnd.WithLabelValues(e.Type).Observe(time.Since(e.ReceivedAt).Seconds())
 		log.Debug("event processed", "event_type", e.Type)
@@ -80,14 +89,31 @@ func (p *Process) Handle(msg *message.Message) error {
 	return nil
 }
 
-// record writes a batch of processed events in one statement.
-func (p *Process) record(ctx context.Context, ps []store.Processed) ([]bool, error) {
+// record writes a batch of processed events in one statement. If the
+// statement fails, it writes them one by one, so that one row the database
+// refuses fails its own event and not the others that shared its batch
+// (whose retries would keep meeting it and end dead-lettered).
+func (p *Process) record(ctx context.Context, ps []store.Processed) ([]recorded, error) {
 	if p.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, p.Timeout)
 		defer cancel()
 	}
-	return p.Store.RecordProcessedBatch(ctx, ps)
+	out := make([]recorded, len(ps))
+	inserted, err := p.Store.RecordProcessedBatch(ctx, ps)
+	if err == nil {
+		for i := range ps {
+			out[i].inserted = inserted[i]
+		}
+		return out, nil
+	}
+	if len(ps) == 1 || ctx.Err() != nil {
+		return nil, err
+	}
+	for i, pr := range ps {
+		out[i].inserted, out[i].err = p.Store.RecordProcessed(ctx, pr)
+	}
+	return out, nil
 }
 
 // WriteDeadLetter stores a message that failed for good in failed_events;
