@@ -223,7 +223,7 @@ func (a *App) wire() error {
 			window = 0
 		}
 		process := &handlers.Process{Store: a.store, Registry: a.registry, Metrics: a.metrics, Logger: a.logger,
-			BatchWindow: window, BatchSize: a.cfg.WorkerConcurrency, Timeout: a.cfg.HandlerTimeout}
+			BatchWindow: window, BatchSize: min(a.cfg.InFlight(), 500), Timeout: a.cfg.HandlerTimeout}
 		h := router.AddConsumerHandler("process", a.cfg.Stream, a.transport.Subscriber(), process.Handle)
 		a.processHandler = h
 		checks["worker"] = a.workerRunning

@@ -46,6 +46,10 @@ type Config struct {
 	ConsumerName string `env:"EVENTFLOW_CONSUMER_NAME"`
 	// WorkerConcurrency is how many events one worker process handles at once.
 	WorkerConcurrency int `env:"EVENTFLOW_WORKER_CONCURRENCY" envDefault:"8"`
+	// RedisReadBatch is how many entries each Redis consumer reads at once
+	// and keeps in flight; acknowledgements go out in batches too. 1 reads
+	// and acknowledges one message per round trip.
+	RedisReadBatch int `env:"EVENTFLOW_REDIS_READ_BATCH" envDefault:"32"`
 	// RetryMax is how many times a transient failure is retried in-process
 	// before the event is dead-lettered as retries_exhausted.
 	RetryMax int `env:"EVENTFLOW_RETRY_MAX" envDefault:"3"`
@@ -215,6 +219,7 @@ func (c Config) Validate() error {
 		v    int64
 	}{
 		{"EVENTFLOW_WORKER_CONCURRENCY", int64(c.WorkerConcurrency)},
+		{"EVENTFLOW_REDIS_READ_BATCH", int64(c.RedisReadBatch)},
 		{"EVENTFLOW_MAX_EVENT_BYTES", c.MaxEventBytes},
 		{"EVENTFLOW_MAX_BATCH_EVENTS", int64(c.MaxBatchEvents)},
 		{"EVENTFLOW_MAX_BATCH_BYTES", c.MaxBatchBytes},
@@ -279,6 +284,14 @@ func (c Config) Validate() error {
 		return fmt.Errorf("configuration: %w", errors.Join(errs...))
 	}
 	return nil
+}
+
+// InFlight is how many events one worker process handles at once.
+func (c Config) InFlight() int {
+	if c.Transport == TransportRedis {
+		return c.WorkerConcurrency * c.RedisReadBatch
+	}
+	return c.WorkerConcurrency
 }
 
 // RetryBudget is the longest one delivery can spend in the process

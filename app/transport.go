@@ -24,6 +24,7 @@ func openTransport(cfg Config, st store.Store, logger watermill.LoggerAdapter) (
 			ConsumerName:  cfg.ConsumerName,
 			Consumers:     cfg.WorkerConcurrency,
 			MaxIdleTime:   cfg.RedeliveryIdle,
+			ReadBatch:     cfg.RedisReadBatch,
 		}, logger)
 		if err != nil {
 			return nil, fmt.Errorf("redis transport (REDIS_URL): %w", err)

@@ -51,6 +51,12 @@ type Config struct {
 	// bounds how long a closing consumer waits for its last read.
 	// Default DefaultBlockTime.
 	BlockTime time.Duration
+	// ReadBatch, when above 1, switches to batched consumption: each of the
+	// Consumers reads up to ReadBatch entries per XREADGROUP, hands them
+	// all to the handler at once and acknowledges them in batched XACKs,
+	// so that up to Consumers × ReadBatch messages are in flight. At 0 or
+	// 1, each consumer is a redisstream subscriber holding one message.
+	ReadBatch int
 }
 
 func (c *Config) setDefaults() {
@@ -94,6 +100,9 @@ func (c Config) Validate() error {
 	}
 	if c.Consumers < 1 {
 		errs = append(errs, fmt.Errorf("%s must be at least 1, got %d", "Consumers", c.Consumers))
+	}
+	if c.ReadBatch < 0 {
+		errs = append(errs, fmt.Errorf("ReadBatch must not be negative, got %d", c.ReadBatch))
 	}
 	for _, d := range []struct {
 		name  string

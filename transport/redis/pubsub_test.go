@@ -15,6 +15,16 @@ import (
 // with a unique ConsumerName.
 func TestPubSub(t *testing.T) {
 	t.Parallel()
+	runPubSubSuite(t, 0)
+}
+
+// TestPubSubBatched runs the same suite in batched mode (ReadBatch > 1).
+func TestPubSubBatched(t *testing.T) {
+	t.Parallel()
+	runPubSubSuite(t, 16)
+}
+
+func runPubSubSuite(t *testing.T, readBatch int) {
 	client := requireRedis(t)
 
 	// Every stream of this run starts with run; they are deleted once all
@@ -73,9 +83,11 @@ func TestPubSub(t *testing.T) {
 	tests.TestPubSub(t, features,
 		func(t *testing.T) (message.Publisher, message.Subscriber) {
 			group, _ := groups.LoadOrStore(t.Name(), uniqueName())
-			return newSuitePubSub(t, group.(string))
+			return newSuitePubSub(t, group.(string), readBatch)
 		},
-		newSuitePubSub,
+		func(t *testing.T, group string) (message.Publisher, message.Subscriber) {
+			return newSuitePubSub(t, group, readBatch)
+		},
 	)
 }
 
@@ -84,12 +96,13 @@ func TestPubSub(t *testing.T) {
 // minute let the tests that close subscribers with messages in flight get
 // them back; a 100ms pause after a nack, still no hot loop, keeps the 300
 // nacks of TestContinueAfterErrors from taking most of a minute.
-func newSuitePubSub(t *testing.T, consumerGroup string) (message.Publisher, message.Subscriber) {
+func newSuitePubSub(t *testing.T, consumerGroup string, readBatch int) (message.Publisher, message.Subscriber) {
 	tr := newTestTransport(t, Config{
 		ConsumerGroup:   consumerGroup,
 		MaxIdleTime:     2 * time.Second,
 		ClaimInterval:   time.Second,
 		NackResendSleep: 100 * time.Millisecond,
+		ReadBatch:       readBatch,
 	})
 	return tr.Publisher(), tr.Subscriber()
 }

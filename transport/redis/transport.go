@@ -21,7 +21,7 @@ type Transport struct {
 	cfg        Config
 	client     *goredis.Client // the publisher's; Ping and Depth use it too
 	publisher  *publisher
-	subscriber *subscriber
+	subscriber message.Subscriber // *subscriber, or *batchSubscriber when ReadBatch > 1
 }
 
 // New validates cfg, after filling in its defaults, and returns a
@@ -45,7 +45,7 @@ func New(cfg Config, logger watermill.LoggerAdapter) (*Transport, error) {
 		cfg:        cfg,
 		client:     client,
 		publisher:  publisher,
-		subscriber: newSubscriber(cfg, logger),
+		subscriber: newTransportSubscriber(cfg, logger),
 	}, nil
 }
 
@@ -85,4 +85,11 @@ func (t *Transport) Close() error {
 		errs = append(errs, fmt.Errorf("close publisher: %w", err))
 	}
 	return errors.Join(errs...)
+}
+
+func newTransportSubscriber(cfg Config, logger watermill.LoggerAdapter) message.Subscriber {
+	if cfg.ReadBatch > 1 {
+		return newBatchSubscriber(cfg, logger)
+	}
+	return newSubscriber(cfg, logger)
 }
