@@ -23,6 +23,15 @@
 // messages in flight, and no entry waits in the process behind another.
 // Messages are not kept in order.
 //
+// # Batched consumption
+//
+// With Config.ReadBatch above 1 (eventflow's default), each consumer reads
+// up to ReadBatch entries per XREADGROUP and hands them all to the handler
+// at once; acknowledgements go out in one XACK per burst, and idle entries
+// are claimed with XAUTOCLAIM. The guarantee is the same; the round trips
+// per message are not. With ReadBatch 0 or 1 each consumer is a
+// redisstream subscriber with one message in flight.
+//
 // # Failure handling
 //
 //   - The handler returns an error (nack): the same consumer hands the
