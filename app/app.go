@@ -26,6 +26,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync"
 	"time"
 
@@ -347,6 +348,11 @@ func (a *App) Run(ctx context.Context) error {
 	// Workers have no API; their health is served beside the metrics.
 	metricsMux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	metricsMux.Handle("GET /readyz", a.api.Readyz())
+	if a.cfg.Pprof {
+		metricsMux.HandleFunc("/debug/pprof/", pprof.Index)
+		metricsMux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		metricsMux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	metricsSrv := newServer(metricsMux)
 	apiSrv := newServer(a.api.Handler())
 

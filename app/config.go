@@ -101,6 +101,8 @@ type Config struct {
 
 	// ShutdownTimeout bounds the graceful drain after SIGTERM.
 	ShutdownTimeout time.Duration `env:"EVENTFLOW_SHUTDOWN_TIMEOUT" envDefault:"30s"`
+	// Pprof serves Go's profiler under /debug/pprof/ on the metrics port.
+	Pprof bool `env:"EVENTFLOW_PPROF" envDefault:"false"`
 	// LogLevel is DEBUG, INFO, WARN or ERROR.
 	LogLevel string `env:"EVENTFLOW_LOG_LEVEL" envDefault:"INFO"`
 	// LogFormat is json or text.
