@@ -18,16 +18,7 @@ import (
 // than one processed row) must be 0; recovered (the client never learnt the
 // outcome of its first try, and the event was stored anyway) is reported.
 func TestKill9UnderLoadLosesNothing(t *testing.T) {
-	if testing.Short() {
-		t.Skip("kills and restarts eventflow under load")
-	}
-	t.Parallel()
-	for _, transport := range []string{TransportRedis, TransportPostgres} {
-		t.Run(transport, func(t *testing.T) {
-			t.Parallel()
-			kill9UnderLoad(t, transport)
-		})
-	}
+	onDurableTransports(t, "kills and restarts eventflow under load", kill9UnderLoad)
 }
 
 func kill9UnderLoad(t *testing.T, transport string) {

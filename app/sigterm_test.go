@@ -81,14 +81,20 @@ func startProcess(t *testing.T, cfg Config) (*exec.Cmd, string, *syncBuffer) {
 // is processed exactly once (by a worker started afterwards for those the
 // first process left pending).
 func TestSIGTERMUnderLoadLosesNothing(t *testing.T) {
+	onDurableTransports(t, "runs eventflow as a child process under load", sigtermUnderLoad)
+}
+
+// onDurableTransports runs a child-process test on each transport that
+// survives a process (redis, postgres), in parallel; -short skips it.
+func onDurableTransports(t *testing.T, what string, run func(t *testing.T, transport string)) {
 	if testing.Short() {
-		t.Skip("runs eventflow as a child process under load")
+		t.Skip(what)
 	}
 	t.Parallel()
 	for _, transport := range []string{TransportRedis, TransportPostgres} {
 		t.Run(transport, func(t *testing.T) {
 			t.Parallel()
-			sigtermUnderLoad(t, transport)
+			run(t, transport)
 		})
 	}
 }
