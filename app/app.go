@@ -353,8 +353,11 @@ func (a *App) Run(ctx context.Context) error {
 		metricsMux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		metricsMux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
-	metricsSrv := newServer(metricsMux)
-	apiSrv := newServer(a.api.Handler())
+	metricsSrv := newServer(metricsMux, 30*time.Second, 30*time.Second)
+	// An API request's body must arrive within EVENTFLOW_HTTP_READ_TIMEOUT
+	// (else 408); storing and publishing its events may then take up to
+	// EVENTFLOW_INGEST_TIMEOUT before the answer goes out.
+	apiSrv := newServer(a.api.Handler(), a.cfg.HTTPReadTimeout, a.cfg.HTTPReadTimeout+a.cfg.IngestTimeout+5*time.Second)
 
 	// The router runs on its own context: it must outlive ctx until the
 	// HTTP intake has drained.
@@ -456,12 +459,17 @@ func (a *App) closeClients() {
 	}
 }
 
-func newServer(h http.Handler) *http.Server {
+// newServer returns an HTTP server for h. readTimeout bounds reading one
+// request, its headers (within 5s) and its body; writeTimeout runs from the
+// end of the headers to the end of the answer, so it must cover reading the
+// body and the handler's work. Idle keep-alive connections close after two
+// minutes.
+func newServer(h http.Handler, readTimeout, writeTimeout time.Duration) *http.Server {
 	return &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
+		ReadHeaderTimeout: min(5*time.Second, readTimeout),
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 	}

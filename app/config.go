@@ -28,6 +28,10 @@ type Config struct {
 	RedisURL string `env:"REDIS_URL" envDefault:"redis://localhost:6379/0"`
 	// HTTPAddr is the public API's listen address.
 	HTTPAddr string `env:"EVENTFLOW_HTTP_ADDR" envDefault:":8080"`
+	// HTTPReadTimeout bounds reading one API request, headers and body: a
+	// client that trickles its body slower gets a 408 and the connection
+	// closes.
+	HTTPReadTimeout time.Duration `env:"EVENTFLOW_HTTP_READ_TIMEOUT" envDefault:"30s"`
 	// MetricsAddr is where /metrics is served, apart from the API.
 	MetricsAddr string `env:"EVENTFLOW_METRICS_ADDR" envDefault:":9091"`
 	// Stream is the topic (Redis stream) events are published to.
@@ -231,6 +235,7 @@ func (c Config) Validate() error {
 		{"EVENTFLOW_HANDLER_TIMEOUT", int64(c.HandlerTimeout)},
 		{"EVENTFLOW_REDELIVERY_IDLE", int64(c.RedeliveryIdle)},
 		{"EVENTFLOW_INGEST_TIMEOUT", int64(c.IngestTimeout)},
+		{"EVENTFLOW_HTTP_READ_TIMEOUT", int64(c.HTTPReadTimeout)},
 		{"EVENTFLOW_INGEST_BATCH_REQUESTS", int64(c.IngestBatchRequests)},
 		{"EVENTFLOW_SHUTDOWN_TIMEOUT", int64(c.ShutdownTimeout)},
 		{"EVENTFLOW_RELAY_INTERVAL", int64(c.RelayInterval)},

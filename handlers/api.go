@@ -103,7 +103,14 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 		w.Header().Set("Connection", "close")
 		return nil, &http.MaxBytesError{Limit: limit}
 	}
-	return io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if _, tooLarge := errors.AsType[*http.MaxBytesError](err); err != nil && !tooLarge {
+		// Too slow (the server's read timeout) or cut short: the rest of
+		// the body cannot be told from the next request.
+		w.Header().Set("Connection", "close")
+		return nil, &bodyReadError{err}
+	}
+	return body, err
 }
 
 func (a *API) decodeOptions() schema.DecodeOptions {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/eventflow/eventflow/handlers/problem"
@@ -22,6 +23,14 @@ var (
 type tooLargeError struct{ detail string }
 
 func (e *tooLargeError) Error() string { return e.detail }
+
+// bodyReadError is a request body that could not be read to its end: the
+// client sent it slower than the server's read timeout allows (408), or the
+// body broke off (400).
+type bodyReadError struct{ err error }
+
+func (e *bodyReadError) Error() string { return "read request body: " + e.err.Error() }
+func (e *bodyReadError) Unwrap() error { return e.err }
 
 // unavailableError wraps a store or transport failure: the client should
 // retry the same request later.
@@ -44,6 +53,7 @@ func problemFor(err error) *problem.Problem {
 		validation *schema.ValidationError
 		maxBytes   *http.MaxBytesError
 		tooLarge   *tooLargeError
+		bodyRead   *bodyReadError
 		unavail    *unavailableError
 	)
 	switch {
@@ -59,6 +69,10 @@ func problemFor(err error) *problem.Problem {
 		return problem.New(http.StatusRequestEntityTooLarge, fmt.Sprintf("the body is over the limit of %d bytes", maxBytes.Limit))
 	case errors.As(err, &tooLarge):
 		return problem.New(http.StatusRequestEntityTooLarge, tooLarge.detail)
+	case errors.As(err, &bodyRead) && errors.Is(err, os.ErrDeadlineExceeded):
+		return problem.New(http.StatusRequestTimeout, "the body did not arrive within the server's read timeout; nothing was stored")
+	case errors.As(err, &bodyRead):
+		return problem.New(http.StatusBadRequest, "the body broke off before its end; nothing was stored")
 	case errors.Is(err, errUnsupportedMediaType):
 		return problem.New(http.StatusUnsupportedMediaType, err.Error())
 	case errors.Is(err, errConflict):

@@ -52,7 +52,9 @@ type DecodeOptions struct {
 //
 // Payload and metadata must not contain what Postgres jsonb cannot store:
 // the NUL character (\u0000), an unpaired UTF-16 surrogate escape, or a
-// number beyond the range of Postgres numeric (such as 1e999999).
+// number beyond the range of Postgres numeric (such as 1e999999); nor an
+// object with a key twice, which JSON readers disagree about (the field
+// error names the repeated member, such as payload.items[0].sku).
 // Unknown top-level fields are ignored, and null counts as absent.
 // CorrelationID is left empty for the caller to fill in.
 func DecodeEvent(data []byte, opts DecodeOptions) (Event, error) {
@@ -114,6 +116,8 @@ func DecodeEvent(data []byte, opts DecodeOptions) (Event, error) {
 	return ev, nil
 }
 
+const repeatedKeyMessage = "appears twice in its object; send each key once"
+
 // envelopeDecoder reads the fields of one envelope and collects what is
 // wrong with them: syntax for wrong JSON types (400), invalid for broken
 // rules (422).
@@ -157,6 +161,9 @@ func (d *envelopeDecoder) metadata() map[string]string {
 	}
 	if len(entries) == 0 {
 		return nil
+	}
+	if field, dup := repeatedKey(raw, "metadata"); dup {
+		d.fail(field, repeatedKeyMessage)
 	}
 	metadata := make(map[string]string, len(entries))
 	for _, key := range sortedKeys(entries) {
@@ -222,10 +229,12 @@ func (d *envelopeDecoder) source(s string, present bool) {
 	}
 }
 
-// timestamp parses a present timestamp.
+// timestamp parses a present timestamp. Its offset may carry it out of
+// RFC 3339's four-digit years once in UTC (0000-01-01T00:00:00+01:00),
+// where it could not be encoded for the transport: that is refused too.
 func (d *envelopeDecoder) timestamp(s string) time.Time {
 	t, err := time.Parse(time.RFC3339, s)
-	if err != nil {
+	if year := t.UTC().Year(); err != nil || year < 0 || year > 9999 {
 		d.fail("timestamp", "must be an RFC 3339 time such as 2026-11-27T10:00:00Z")
 		return time.Time{}
 	}
@@ -243,6 +252,8 @@ func (d *envelopeDecoder) payload() json.RawMessage {
 	default:
 		if problem := jsonbProblem(raw); problem != "" {
 			d.fail("payload", problem)
+		} else if field, dup := repeatedKey(raw, "payload"); dup {
+			d.fail(field, repeatedKeyMessage)
 		}
 		return raw
 	}

@@ -389,7 +389,7 @@ func TestDecodeEvent_ValidationErrors(t *testing.T) {
 		{
 			name: "number beyond Postgres numeric in the payload",
 			body: `{"event_type":"user.signup","source":"s","payload":{"n":[1e999999]}}`,
-			want: []schema.FieldError{{Field: "payload", Message: "must not contain a number with an exponent beyond ±1000 or more than 16383 decimal places"}},
+			want: []schema.FieldError{{Field: "payload", Message: "must not contain a number with an exponent beyond ±1000, more than 1001 digits before the decimal point or more than 16383 decimal places"}},
 		},
 		{
 			name: "NUL in metadata values and keys",

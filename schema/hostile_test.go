@@ -2,6 +2,7 @@ package schema_test
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -24,6 +25,14 @@ func TestDecodeEventHostileInput(t *testing.T) {
 		{"nesting beyond the limit", nested(schema.MaxNesting), false, "payload"},
 		{"trailing value", `{"event_type":"page.view","source":"s","payload":{}} {}`, true, ""},
 		{"huge number", `{"event_type":"page.view","source":"s","payload":{"url":"https://e.com","n":1e999999}}`, false, "payload"},
+		{"10,000-digit integer", `{"event_type":"page.view","source":"s","payload":{"url":"https://e.com","n":` + strings.Repeat("9", 10000) + `}}`, false, "payload"},
+		{"repeated payload key", `{"event_type":"page.view","source":"s","payload":{"url":"https://e.com","url":"https://f.com"}}`, false, "payload.url"},
+		{"repeated key deep in the payload, once escaped", `{"event_type":"page.view","source":"s","payload":{"url":"https://e.com","x":[{},{"a":1,"\u0061":2}]}}`, false, "payload.x[1].a"},
+		{"repeated key among many", `{"event_type":"page.view","source":"s","payload":{"url":"https://e.com",` + manyKeys(40) + `,"k33":1}}`, false, "payload.k33"},
+		{"repeated metadata key", `{"event_type":"page.view","source":"s","payload":{"url":"https://e.com"},"metadata":{"k":"a","k":"b"}}`, false, "metadata.k"},
+		{"timestamp before year 0 in UTC", `{"event_type":"page.view","source":"s","timestamp":"0000-01-01T00:00:00+01:00","payload":{"url":"https://e.com"}}`, false, "timestamp"},
+		{"timestamp after year 9999 in UTC", `{"event_type":"page.view","source":"s","timestamp":"9999-12-31T23:59:59-01:00","payload":{"url":"https://e.com"}}`, false, "timestamp"},
+		{"NUL in the source", `{"event_type":"page.view","source":"a\u0000b","payload":{"url":"https://e.com"}}`, false, "source"},
 	}
 	for _, tc := range tests {
 		_, err := schema.DecodeEvent([]byte(tc.body), schema.DecodeOptions{})
@@ -42,4 +51,19 @@ func TestDecodeEventHostileInput(t *testing.T) {
 	if _, err := schema.DecodeEvent([]byte(nested(schema.MaxNesting-2)), schema.DecodeOptions{}); err != nil {
 		t.Errorf("nesting within the limit: %v", err)
 	}
+	// A key may repeat in other objects, and a number be long up to 1e1001.
+	ok := `{"event_type":"page.view","source":"s","payload":{"url":"https://e.com","a":{"url":1},"b":[{"a":1},{"a":2}],"n":` +
+		strings.Repeat("9", 1001) + `}}`
+	if _, err := schema.DecodeEvent([]byte(ok), schema.DecodeOptions{}); err != nil {
+		t.Errorf("keys repeated across objects: %v", err)
+	}
+}
+
+// manyKeys returns n members "k0":0,"k1":1,... for a JSON object.
+func manyKeys(n int) string {
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = fmt.Sprintf(`"k%d":%d`, i, i)
+	}
+	return strings.Join(keys, ",")
 }

@@ -5,13 +5,17 @@ import (
 	"strconv"
 )
 
-// Postgres numeric limits that a jsonb number must respect. maxJSONBExponent
-// is stricter than recent Postgres versions need (older ones refused
-// exponents beyond ±1000) and comfortably wide for real data.
+// Limits that a jsonb number must respect. maxJSONBExponent is stricter
+// than recent Postgres versions need (older ones refused exponents beyond
+// ±1000) and comfortably wide for real data. maxJSONBIntegerDigits holds
+// numbers written out in full to the same magnitude (below 1e1001):
+// Postgres numeric would take 131072 digits, but a 10,000-digit integer is
+// no measurement, only a load on every reader (Python, for one, refuses to
+// parse integers of more than 4300 digits).
 const (
 	maxJSONBExponent      = 1000
-	maxJSONBDecimalPlaces = 16383  // NUMERIC_DSCALE_MAX
-	maxJSONBIntegerDigits = 131072 // digits before the decimal point
+	maxJSONBDecimalPlaces = 16383                // NUMERIC_DSCALE_MAX
+	maxJSONBIntegerDigits = maxJSONBExponent + 1 // digits before the decimal point
 )
 
 // MaxNesting is how deeply objects and arrays may nest in a payload or
@@ -27,8 +31,8 @@ const (
 )
 
 var numberOutOfRange = fmt.Sprintf(
-	"must not contain a number with an exponent beyond ±%d or more than %d decimal places",
-	maxJSONBExponent, maxJSONBDecimalPlaces)
+	"must not contain a number with an exponent beyond ±%d, more than %d digits before the decimal point or more than %d decimal places",
+	maxJSONBExponent, maxJSONBIntegerDigits, maxJSONBDecimalPlaces)
 
 // jsonbProblem returns what Postgres jsonb would refuse in the raw JSON
 // text data, or "" when it can store it:
@@ -36,7 +40,8 @@ var numberOutOfRange = fmt.Sprintf(
 //   - the escape \u0000, because jsonb cannot hold the NUL character;
 //   - a UTF-16 surrogate escape that is not part of a high-low pair, such
 //     as a lone \ud800;
-//   - a number beyond Postgres numeric's range, such as 1e999999;
+//   - a number beyond Postgres numeric's range, such as 1e999999, or
+//     beyond 1e1001 written out in full;
 //   - objects and arrays nested deeper than MaxNesting.
 //
 // Checking here turns what would be a store failure into a 422 naming the

@@ -60,8 +60,13 @@ func TestJSONBProblem_Numbers(t *testing.T) {
 		{"0." + strings.Repeat("1", 16383), true},
 		{"0." + strings.Repeat("1", 16384), false},
 		{"0." + strings.Repeat("1", 15384) + "e-1000", false},
-		{strings.Repeat("9", 131000) + "e72", true},
-		{strings.Repeat("9", 131000) + "e73", false},
+		{strings.Repeat("9", 1001), true},
+		{"-" + strings.Repeat("9", 1001) + ".5", true},
+		{strings.Repeat("9", 1002), false},
+		{strings.Repeat("9", 10000), false},
+		{strings.Repeat("9", 1000) + "e1", true},
+		{strings.Repeat("9", 1000) + "e2", false},
+		{strings.Repeat("9", 2000) + "e-999", true},
 	}
 	for _, tt := range tests {
 		name := tt.number

@@ -3,6 +3,7 @@ package schema
 import (
 	"net/url"
 	"strings"
+	"unicode/utf8"
 )
 
 // pageView is "page.view": a page was shown. Its url must be an absolute
@@ -33,10 +34,12 @@ func pageView() EventType {
 	}
 }
 
-// webURL accepts an absolute http or https URL with a host.
+// webURL accepts an absolute http or https URL with a host. The host's
+// percent escapes must decode to UTF-8: https://%ff/ names no host, and its
+// url_host would be a replacement character.
 func webURL(s string) string {
 	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" || !utf8.ValidString(u.Host) {
 		return "must be an absolute http or https URL such as https://example.com/pricing"
 	}
 	return ""

@@ -66,6 +66,7 @@ func TestPageView_Invalid(t *testing.T) {
 		{"port only", `{"url":"https://:443/"}`, []schema.FieldError{{Field: "payload.url", Message: badURL}}},
 		{"opaque", `{"url":"https:example.com"}`, []schema.FieldError{{Field: "payload.url", Message: badURL}}},
 		{"unparsable", `{"url":"https://exa mple.com/"}`, []schema.FieldError{{Field: "payload.url", Message: badURL}}},
+		{"host escapes not UTF-8", `{"url":"https://%ff.example/"}`, []schema.FieldError{{Field: "payload.url", Message: badURL}}},
 		{
 			name:    "optional fields of the wrong type",
 			payload: `{"url":"https://example.com","user_id":1,"referrer":{}}`,

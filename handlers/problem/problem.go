@@ -47,6 +47,8 @@ func TypeURI(status int) string {
 		return "/problems/unauthorized"
 	case http.StatusNotFound:
 		return "/problems/not-found"
+	case http.StatusRequestTimeout:
+		return "/problems/request-timeout"
 	case http.StatusConflict:
 		return "/problems/event-id-conflict"
 	case http.StatusRequestEntityTooLarge:
