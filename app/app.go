@@ -13,13 +13,14 @@
 //     contexts of messages still in the process handler are cancelled; such
 //     a message is nacked, never dead-lettered, and redelivered later (the
 //     router waits up to the shutdown timeout for the handlers to return).
-//  4. The relay and dead-letter retention loops stop.
+//  4. The relay, dead-letter retention and load-shedding loops stop.
 //  5. The transport's publishers and clients close, then the store's pool,
 //     then the metrics server.
 package app
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -67,6 +68,11 @@ type App struct {
 	metrics   *middleware.Metrics
 	router    *message.Router
 	api       *handlers.API
+	// shedder refuses ingestion while overloaded (API role only).
+	shedder *middleware.Shedder
+	// poolStats reads the store's connection pool; nil without one (dev).
+	poolStats func() sql.DBStats
+	ingest    *handlers.Ingest // API role only
 	// publisher is the transport's publisher, timed by Watermill's metrics.
 	publisher message.Publisher
 	// processHandler is the router's process handler (worker role only);
@@ -141,6 +147,7 @@ func (a *App) openStore(ctx context.Context) error {
 		}
 	}
 	a.store = pg
+	a.poolStats = pg.DB().Stats
 	return nil
 }
 
@@ -203,6 +210,16 @@ func (a *App) wire() error {
 	}
 	if a.roles.API {
 		a.api.Front = handlers.NewFront()
+		a.shedder = middleware.NewShedder(middleware.ShedConfig{
+			Backlog:    func(ctx context.Context) (int64, error) { return a.transport.Depth(ctx, a.cfg.Stream) },
+			MaxBacklog: a.cfg.ShedBacklog,
+			PoolStats:  a.poolStats,
+			MaxDBWait:  a.cfg.ShedDBWait,
+			MaxMemory:  a.cfg.ShedMemory,
+			Metrics:    a.metrics,
+			Logger:     a.logger,
+		})
+		a.api.Shed = a.shedder.Middleware
 		ingest := &handlers.Ingest{Store: a.store, Publisher: publisher, Topic: a.cfg.Stream, Metrics: a.metrics, Logger: a.logger,
 			BatchWindow: a.cfg.IngestBatchWindow, BatchRequests: a.cfg.IngestBatchRequests, Timeout: a.cfg.IngestTimeout}
 		if a.cfg.Transport == TransportPostgres {
@@ -374,9 +391,9 @@ func (a *App) Run(ctx context.Context) error {
 		a.processStopped = a.processHandler.Stopped()
 	}
 
-	// Background loops (relay, retention) run until shutdown cancels
-	// loopCtx, whatever started the shutdown, and are waited for before the
-	// clients they use close.
+	// Background loops (relay, retention, load shedding) run until shutdown
+	// cancels loopCtx, whatever started the shutdown, and are waited for
+	// before the clients they use close.
 	loopCtx, stopLoops := context.WithCancel(context.Background())
 	defer stopLoops()
 	var loops sync.WaitGroup
@@ -390,6 +407,9 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	if relay := a.relay(); relay != nil {
 		loops.Go(func() { relay.Run(loopCtx) })
+	}
+	if a.shedder != nil {
+		loops.Go(func() { a.shedder.Run(loopCtx) })
 	}
 	a.logger.Info("eventflow running", "api", a.roles.API, "worker", a.roles.Worker,
 		"transport", a.cfg.Transport, "stream", a.cfg.Stream, "consumer_group", a.cfg.ConsumerGroup,

@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/url"
 	"os"
 	"reflect"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -102,6 +104,17 @@ type Config struct {
 	RateBurst int `env:"EVENTFLOW_RATE_BURST" envDefault:"0"`
 	// DBMaxConns caps the Postgres connection pool.
 	DBMaxConns int `env:"EVENTFLOW_DB_MAX_CONNS" envDefault:"20"`
+	// ShedBacklog sheds ingestion (503) while more messages than this wait
+	// in the transport, until fewer than 9/10 of it do; 0 turns it off.
+	ShedBacklog int64 `env:"EVENTFLOW_SHED_BACKLOG" envDefault:"1000000"`
+	// ShedDBWait sheds ingestion while every database connection is in use
+	// and callers waited longer than this per second for one (averaged
+	// over a second), until the wait falls below half of it; 0 turns it off.
+	ShedDBWait time.Duration `env:"EVENTFLOW_SHED_DB_WAIT" envDefault:"1s"`
+	// ShedMemory sheds ingestion while the live Go heap is over this many
+	// bytes, until it falls below 9/10 of it; 0 turns it off. Default: 70 %
+	// of GOMEMLIMIT when that is set, else off.
+	ShedMemory int64 `env:"EVENTFLOW_SHED_MEMORY"`
 
 	// ShutdownTimeout bounds the graceful drain after SIGTERM.
 	ShutdownTimeout time.Duration `env:"EVENTFLOW_SHUTDOWN_TIMEOUT" envDefault:"30s"`
@@ -166,6 +179,9 @@ func readConfig(environ []string, dotenv string) (Config, error) {
 			host = "eventflow"
 		}
 		cfg.ConsumerName = host
+	}
+	if vars["EVENTFLOW_SHED_MEMORY"] == "" {
+		cfg.ShedMemory = defaultShedMemory(debug.SetMemoryLimit(-1))
 	}
 	return cfg, nil
 }
@@ -260,6 +276,15 @@ func (c Config) Validate() error {
 	if c.RateLimit < 0 {
 		bad("EVENTFLOW_RATE_LIMIT", "must not be negative (0 turns it off)")
 	}
+	if c.ShedBacklog < 0 {
+		bad("EVENTFLOW_SHED_BACKLOG", "must not be negative (0 turns it off)")
+	}
+	if c.ShedDBWait < 0 {
+		bad("EVENTFLOW_SHED_DB_WAIT", "must not be negative (0 turns it off)")
+	}
+	if c.ShedMemory != 0 && c.ShedMemory < minShedMemory {
+		bad("EVENTFLOW_SHED_MEMORY", "must be 0 (off) or at least %d (16 MiB): it counts bytes of live heap", minShedMemory)
+	}
 	if c.RateBurst < 0 {
 		bad("EVENTFLOW_RATE_BURST", "must not be negative")
 	}
@@ -306,6 +331,23 @@ func (c Config) InFlight() int {
 func (c Config) RetryBudget() time.Duration {
 	attempts := time.Duration(c.RetryMax + 1)
 	return attempts*c.HandlerTimeout + time.Duration(c.RetryMax)*c.RetryMaxInterval*12/10
+}
+
+// minShedMemory is the lowest EVENTFLOW_SHED_MEMORY: below it a process
+// would shed from the start.
+const minShedMemory = 16 << 20
+
+// defaultShedMemory is EVENTFLOW_SHED_MEMORY's default under the memory
+// limit limit (GOMEMLIMIT; math.MaxInt64 when unset): 70 % of it, or off
+// without a limit. With the live heap that close to the limit the garbage
+// collector runs almost without pause to stay under it, and a burst of
+// requests away from running out; without a limit the process cannot know
+// what is too much.
+func defaultShedMemory(limit int64) int64 {
+	if limit <= 0 || limit == math.MaxInt64 || limit/10*7 < minShedMemory {
+		return 0
+	}
+	return limit / 10 * 7
 }
 
 // ParseLogLevel reads DEBUG, INFO, WARN or ERROR (any case).

@@ -50,6 +50,10 @@ type API struct {
 	// bursts of RateBurst.
 	RateLimit float64
 	RateBurst int
+	// Shed, if set, wraps the ingestion routes behind auth and the rate
+	// limit: it refuses them with 503 while the service sheds load (see
+	// middleware.Shedder).
+	Shed func(http.Handler) http.Handler
 
 	shuttingDown atomic.Bool
 }
@@ -65,9 +69,13 @@ func (a *API) Handler() http.Handler {
 	limit := middleware.RateLimit(a.RateLimit, a.RateBurst, func() { a.Metrics.Rejected.WithLabelValues("429").Inc() })
 	keys := middleware.APIKeys(a.APIKeys)
 	auth := func(h http.Handler) http.Handler { return keys(limit(h)) }
-	mux.Handle("POST /v1/events", auth(http.HandlerFunc(a.postEvent)))
-	mux.Handle("POST /events", auth(http.HandlerFunc(a.postEvent)))
-	mux.Handle("POST /v1/events/batch", auth(http.HandlerFunc(a.postBatch)))
+	ingest := auth
+	if a.Shed != nil {
+		ingest = func(h http.Handler) http.Handler { return auth(a.Shed(h)) }
+	}
+	mux.Handle("POST /v1/events", ingest(http.HandlerFunc(a.postEvent)))
+	mux.Handle("POST /events", ingest(http.HandlerFunc(a.postEvent)))
+	mux.Handle("POST /v1/events/batch", ingest(http.HandlerFunc(a.postBatch)))
 	mux.Handle("GET /v1/events/{event_id}", auth(http.HandlerFunc(a.getEvent)))
 	mux.Handle("GET /v1/dead-letters", auth(http.HandlerFunc(a.listDeadLetters)))
 	mux.Handle("GET /v1/dead-letters/{event_id}", auth(http.HandlerFunc(a.getDeadLetter)))

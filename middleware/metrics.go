@@ -18,6 +18,11 @@ type Metrics struct {
 	Duplicates *prometheus.CounterVec
 	// Rejected counts events refused at ingestion, by HTTP status.
 	Rejected *prometheus.CounterVec
+	// LoadShed counts requests refused by load shedding, by reason (see
+	// Shedder).
+	LoadShed *prometheus.CounterVec
+	// LoadShedding is 1 while load is shed for a reason, else 0.
+	LoadShedding *prometheus.GaugeVec
 	// Processed counts events written to processed_events.
 	Processed *prometheus.CounterVec
 	// Failed counts dead letters, by event type and error kind.
@@ -35,6 +40,9 @@ type Metrics struct {
 	// Relayed counts stored events the relay published because their
 	// ingest did not.
 	Relayed prometheus.Counter
+	// CommitBatch is the number of events each group commit wrote, by
+	// stage (ingest, process): how well concurrent requests share a write.
+	CommitBatch *prometheus.HistogramVec
 }
 
 // NewMetrics creates the metrics and registers them with reg. queueDepth,
@@ -50,6 +58,12 @@ func NewMetrics(reg prometheus.Registerer, queueDepth func() float64) *Metrics {
 		Rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "events_rejected_total", Help: "Events refused at ingestion, by HTTP status.",
 		}, []string{"status"}),
+		LoadShed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "load_shed_total", Help: "Ingestion requests refused with 503 by load shedding, by its first reason (memory, db_wait, backlog).",
+		}, []string{"reason"}),
+		LoadShedding: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "load_shedding", Help: "1 while ingestion is refused for the reason (memory, db_wait, backlog), else 0.",
+		}, []string{"reason"}),
 		Processed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "events_processed_total", Help: "Events written to processed_events.",
 		}, []string{"event_type"}),
@@ -78,9 +92,15 @@ func NewMetrics(reg prometheus.Registerer, queueDepth func() float64) *Metrics {
 		Relayed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "events_relayed_total", Help: "Stored events published by the relay because their ingest's publish never happened.",
 		}),
+		CommitBatch: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "commit_batch_events",
+			Help:    "Events written by one group commit, by stage (ingest, process).",
+			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256, 512},
+		}, []string{"stage"}),
 	}
 	reg.MustRegister(m.Received, m.Duplicates, m.Rejected, m.Processed, m.Failed, m.Retries, m.ActiveWorkers,
-		m.Duration, m.EndToEnd, m.Replayed, m.Relayed)
+		m.Duration, m.EndToEnd, m.Replayed, m.Relayed, m.CommitBatch)
+	reg.MustRegister(m.LoadShed, m.LoadShedding)
 	if queueDepth != nil {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "queue_depth", Help: "Messages waiting in the transport: not yet delivered plus delivered and unacknowledged.",
