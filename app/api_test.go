@@ -43,9 +43,10 @@ func pipelinePostEventAccepted(t *testing.T, h *harness) {
 	if rid := res.header.Get("X-Request-ID"); rid != "req-accepted-1" {
 		t.Errorf("X-Request-ID %q, want the request's", rid)
 	}
-	if n := h.count("raw_events", "event_id = $1 AND correlation_id = 'req-accepted-1' AND published_at IS NOT NULL", id); n != 1 {
-		t.Errorf("raw_events rows with correlation id and published_at: %d, want 1", n)
+	if n := h.count("raw_events", "event_id = $1 AND correlation_id = 'req-accepted-1'", id); n != 1 {
+		t.Errorf("raw_events rows with the correlation id: %d, want 1", n)
 	}
+	eventually(t, 5*time.Second, "publish confirmed", func() bool { return h.unpublished(id) == 0 })
 	eventually(t, 10*time.Second, "event processed", func() bool { return h.count("processed_events", "event_id = $1", id) == 1 })
 	var enrichment string
 	if err := h.db.Get(&enrichment, `SELECT enrichment::text FROM processed_events WHERE event_id = $1`, id); err != nil {
@@ -285,8 +286,11 @@ func pipelineTransportDownThenRetryPublishes(t *testing.T, h *harness) {
 	if outbox {
 		wantRows, retryStatus = 0, "accepted"
 	}
-	if n := h.count("raw_events", "event_id = $1 AND published_at IS NULL", id); n != wantRows {
-		t.Errorf("unpublished raw_events rows after the 503: %d, want %d", n, wantRows)
+	if n := h.count("raw_events", "event_id = $1", id); n != wantRows {
+		t.Errorf("raw_events rows after the 503: %d, want %d", n, wantRows)
+	}
+	if n := h.unpublished(id); n != wantRows {
+		t.Errorf("records of an unconfirmed publish after the 503: %d, want %d", n, wantRows)
 	}
 	if outbox {
 		if n := h.count("eventflow_outbox", ""); n != 0 {
@@ -304,9 +308,7 @@ func pipelineTransportDownThenRetryPublishes(t *testing.T, h *harness) {
 		t.Fatalf("retry: %d %s, want 202 %s", res.status, res.body, retryStatus)
 	}
 	eventually(t, 10*time.Second, "retried event processed", func() bool { return h.count("processed_events", "event_id = $1", id) == 1 })
-	if n := h.count("raw_events", "event_id = $1 AND published_at IS NOT NULL", id); n != 1 {
-		t.Errorf("published raw_events rows: %d, want 1", n)
-	}
+	eventually(t, 5*time.Second, "publish confirmed", func() bool { return h.unpublished(id) == 0 })
 }
 
 func pipelineGetEvent(t *testing.T, h *harness) {

@@ -229,6 +229,7 @@ func (a *App) wire() error {
 			}
 			ingest.Outbox = outbox
 		}
+		a.ingest = ingest
 		h := router.AddConsumerHandler("ingest", "http", a.api.Front, ingest.Handle)
 		h.AddMiddleware(middleware.Correlation(a.logger), wmw.Recoverer)
 	}
@@ -446,6 +447,9 @@ func (a *App) Run(ctx context.Context) error {
 		runErr = errors.Join(runErr, fmt.Errorf("close router: %w", err))
 	}
 	<-routerErr
+	if a.ingest != nil {
+		a.ingest.Close() // published marks on their way
+	}
 	stopLoops() // 4. relay and retention loops
 	loops.Wait()
 	a.closeClients()                     // 5. transport, store

@@ -76,14 +76,17 @@ type Config struct {
 	MaxBatchEvents int `env:"EVENTFLOW_MAX_BATCH_EVENTS" envDefault:"500"`
 	// MaxBatchBytes limits a batch request's body.
 	MaxBatchBytes int64 `env:"EVENTFLOW_MAX_BATCH_BYTES" envDefault:"4194304"`
-	// IngestBatchWindow is how long the ingest handler waits to gather
+	// IngestBatchWindow is how long the ingest handler may wait to gather
 	// concurrent requests into one insert and one publish (group commit).
-	IngestBatchWindow time.Duration `env:"EVENTFLOW_INGEST_BATCH_WINDOW" envDefault:"2ms"`
+	// With 0 a request is committed as soon as a commit slot is free, and
+	// the requests arriving while every slot is busy share the next
+	// commit: batches grow with the load without a fixed wait.
+	IngestBatchWindow time.Duration `env:"EVENTFLOW_INGEST_BATCH_WINDOW" envDefault:"0"`
 	// IngestBatchRequests caps the requests one group commit carries.
 	IngestBatchRequests int `env:"EVENTFLOW_INGEST_BATCH_REQUESTS" envDefault:"256"`
 	// ProcessBatchWindow is how long the process handler waits to gather
 	// concurrent events into one write of processed_events (group commit).
-	ProcessBatchWindow time.Duration `env:"EVENTFLOW_PROCESS_BATCH_WINDOW" envDefault:"2ms"`
+	ProcessBatchWindow time.Duration `env:"EVENTFLOW_PROCESS_BATCH_WINDOW" envDefault:"0"`
 	// IngestTimeout bounds storing and publishing one request's events.
 	IngestTimeout time.Duration `env:"EVENTFLOW_INGEST_TIMEOUT" envDefault:"10s"`
 	// RelayAfter is how long an event may stay stored but unpublished

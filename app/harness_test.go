@@ -273,6 +273,12 @@ func (h *harness) count(table, where string, args ...any) int {
 }
 
 // eventually polls cond until it holds or the deadline passes.
+// unpublished counts the records of an unconfirmed publish that name the
+// event (eventflow_unpublished).
+func (h *harness) unpublished(id string) int {
+	return h.count("eventflow_unpublished", "$1::uuid = ANY (event_ids)", id)
+}
+
 func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(within)

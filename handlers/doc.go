@@ -34,8 +34,8 @@
 // # Failure handling
 //
 //   - Store down at ingest: nothing is stored; 503.
-//   - Transport down at ingest: the events stay in raw_events with
-//     published_at NULL; 503. The client's retry with the same event_id is
+//   - Transport down at ingest: the events stay in raw_events, recorded
+//     in eventflow_unpublished; 503. The client's retry with the same event_id is
 //     answered "duplicate" and publishes them.
 //   - Payload rules broken, unknown type, undecodable message: the process
 //     handler returns a permanent error; the dead-letter middleware records

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -42,10 +43,21 @@ type Ingest struct {
 	BatchWindow   time.Duration
 	BatchRequests int
 	Timeout       time.Duration
+	// Commits caps the group commits in flight at once (default 4); the
+	// requests that arrive meanwhile form the next batch.
+	Commits int
 
 	once      sync.Once
 	committer *batch.Committer[[]schema.Event, ingested]
+	markOnce  sync.Once
+	marks     *batch.Committer[[]uuid.UUID, struct{}]
+	marking   sync.WaitGroup
 }
+
+// defaultCommits is how many group commits run at once unless configured:
+// enough to overlap one commit's fsync with the next batch's round trips,
+// few enough that batches grow under load.
+const defaultCommits = 4
 
 // ingested is one request's outcome in a group commit.
 type ingested struct {
@@ -68,7 +80,7 @@ func (h *Ingest) Handle(msg *message.Message) error {
 
 func (h *Ingest) ingest(msg *message.Message, req *IngestRequest) error {
 	h.once.Do(func() {
-		h.committer = batch.New(h.BatchWindow, max(h.BatchRequests, 1), h.commit)
+		h.committer = batch.New(h.BatchWindow, max(h.BatchRequests, 1), cmp.Or(h.Commits, defaultCommits), h.commit)
 	})
 	r, err := h.committer.Do(msg.Context(), req.Events)
 	if err == nil {
@@ -104,6 +116,7 @@ func (h *Ingest) commit(ctx context.Context, requests [][]schema.Event) ([]inges
 	for _, events := range requests {
 		all = append(all, events...)
 	}
+	h.Metrics.CommitBatch.WithLabelValues("ingest").Observe(float64(len(all)))
 	results, err := h.store(ctx, all)
 	out := make([]ingested, len(requests))
 	if err == nil {
@@ -130,8 +143,8 @@ func (h *Ingest) store(ctx context.Context, events []schema.Event) ([]store.RawR
 }
 
 // ingestThenPublish commits the events, then publishes them. A crash
-// between the two leaves them unpublished in raw_events: published_at
-// stays NULL and a client's retry publishes them.
+// between the two leaves them recorded as unpublished (the store does that
+// in the insert's statement): a client's retry or the relay publishes them.
 func (h *Ingest) ingestThenPublish(ctx context.Context, events []schema.Event) ([]store.RawResult, error) {
 	results, err := h.Store.InsertRaw(ctx, events)
 	if err != nil {
@@ -144,13 +157,46 @@ func (h *Ingest) ingestThenPublish(ctx context.Context, events []schema.Event) (
 	if err := h.Publisher.Publish(h.Topic, msgs...); err != nil {
 		return nil, fmt.Errorf("publish events: %w", err)
 	}
-	// The events are on the transport now; failing to record that only
-	// means a client's retry publishes them again, which processing
-	// deduplicates, so it does not fail the request.
-	if err := h.Store.MarkPublished(ctx, ids); err != nil {
-		middleware.LoggerFrom(ctx, h.Logger).Warn("cannot mark events published", "error", err, "events", len(ids))
-	}
+	// The events are on the transport now. Recording that is only a hint
+	// for the relay and for a client's retry, so it does not hold up the
+	// request: marks of many commits are written together in the
+	// background. A mark that is lost (a crash, a failed write) means the
+	// relay publishes the event again, which processing deduplicates.
+	h.markPublished(ids)
 	return results, nil
+}
+
+// markWindow is how long published marks gather before one UPDATE writes
+// them: far below EVENTFLOW_RELAY_AFTER, so the relay does not republish
+// events whose mark is only on its way.
+const markWindow = 20 * time.Millisecond
+
+func (h *Ingest) markPublished(ids []uuid.UUID) {
+	h.markOnce.Do(func() {
+		h.marks = batch.New(markWindow, 64, 1, func(ctx context.Context, batches [][]uuid.UUID) ([]struct{}, error) {
+			var all []uuid.UUID
+			for _, ids := range batches {
+				all = append(all, ids...)
+			}
+			ctx, cancel := context.WithTimeout(ctx, cmp.Or(h.Timeout, 10*time.Second))
+			defer cancel()
+			if err := h.Store.MarkPublished(ctx, all); err != nil {
+				h.Logger.Warn("cannot mark events published; the relay will publish them again", "error", err, "events", len(all))
+			}
+			return make([]struct{}, len(batches)), nil
+		})
+	})
+	h.marking.Add(1)
+	go func() {
+		defer h.marking.Done()
+		_, _ = h.marks.Do(context.Background(), ids)
+	}()
+}
+
+// Close waits for the published marks on their way to be written. Call it
+// once the router, and so every ingest, has stopped.
+func (h *Ingest) Close() {
+	h.marking.Wait()
 }
 
 // ingestOutbox stores and queues the events in one transaction.

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -36,6 +37,8 @@ type Process struct {
 	BatchWindow time.Duration
 	BatchSize   int
 	Timeout     time.Duration
+	// Commits caps the group commits in flight at once (default 4).
+	Commits int
 
 	once      sync.Once
 	committer *batch.Committer[store.Processed, recorded]
@@ -66,7 +69,9 @@ func (p *Process) Handle(msg *message.Message) error {
 	if err != nil {
 		return middleware.Permanent(err)
 	}
-	p.once.Do(func() { p.committer = batch.New(p.BatchWindow, max(p.BatchSize, 1), p.record) })
+	p.once.Do(func() {
+		p.committer = batch.New(p.BatchWindow, max(p.BatchSize, 1), cmp.Or(p.Commits, defaultCommits), p.record)
+	})
 	r, err := p.committer.Do(ctx, store.Processed{
 		Event:      e,
 		Enrichment: enrichment,
@@ -99,6 +104,7 @@ func (p *Process) record(ctx context.Context, ps []store.Processed) ([]recorded,
 		ctx, cancel = context.WithTimeout(ctx, p.Timeout)
 		defer cancel()
 	}
+	p.Metrics.CommitBatch.WithLabelValues("process").Observe(float64(len(ps)))
 	out := make([]recorded, len(ps))
 	inserted, err := p.Store.RecordProcessedBatch(ctx, ps)
 	if err == nil {

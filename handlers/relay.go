@@ -15,7 +15,7 @@ import (
 
 // Relay closes the gap between committing an event and publishing it, for
 // transports that publish after the commit (redis, memory): it publishes
-// the events that raw_events holds as unpublished for longer than After —
+// the events stored but recorded as unpublished for longer than After —
 // their ingest crashed, or its publish failed and the client never retried.
 // A relayed event may also have been published by a client's retry; the
 // process handler deduplicates by event_id.

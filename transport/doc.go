@@ -28,7 +28,8 @@
 // A message that cannot be decoded is delivered anyway, flagged with
 // MalformedMetadataKey, so that it is dead-lettered and never stops
 // consumption. A publish error reaches the ingest handler, which answers
-// the client 503: with redis and memory the event stays in raw_events with
-// published_at NULL and the client's retry publishes it; with postgres the
+// the client 503: with redis and memory the event stays in raw_events,
+// recorded as unpublished, and the client's retry (or the relay) publishes
+// it; with postgres the
 // transaction rolls back and nothing is stored.
 package transport

@@ -60,7 +60,10 @@ func (p *Postgres) Ping(ctx context.Context) error { return p.db.PingContext(ctx
 func (p *Postgres) Close() error { return p.db.Close() }
 
 // insertRawSQL inserts a batch with one statement and, for the events that
-// were there already, compares the stored content with the new one. The
+// were there already, compares the stored content with the new one. Unless
+// $10 is false (the outbox, whose queue row commits with the event), it
+// records the new events in eventflow_unpublished until their publish is
+// confirmed; an earlier event is published if no such record names it. The
 // final SELECT runs on the statement's snapshot, so it sees the rows that
 // existed before the statement and not the ones ins adds: "found" without
 // "inserted" means an earlier event.
@@ -75,11 +78,16 @@ WITH input AS (
 	ORDER BY event_id -- concurrent batches lock shared ids in one order: no deadlock
 	ON CONFLICT (event_id) DO NOTHING
 	RETURNING event_id
+), ledger AS (
+	INSERT INTO eventflow_unpublished (event_ids, created_at)
+	SELECT array_agg(ins.event_id), min(i.received_at) FROM ins JOIN input i ON i.event_id = ins.event_id
+	HAVING count(*) > 0 AND $10::bool
 )
 SELECT i.event_id,
        ins.event_id IS NOT NULL AS inserted,
        r.event_id IS NOT NULL AS found,
-       COALESCE(r.published_at IS NOT NULL, false) AS published,
+       r.event_id IS NOT NULL AND NOT EXISTS (
+           SELECT 1 FROM eventflow_unpublished u WHERE u.event_ids @> ARRAY[i.event_id]) AS published,
        COALESCE(r.event_type = i.event_type AND r.source = i.source
                 AND r.payload = i.payload AND r.metadata = i.metadata
                 AND (NOT i.has_ts OR r.occurred_at = i.occurred_at), false) AS same
@@ -89,7 +97,7 @@ LEFT JOIN raw_events r ON r.event_id = i.event_id AND ins.event_id IS NULL`
 
 // InsertRaw implements Store.
 func (p *Postgres) InsertRaw(ctx context.Context, events []schema.Event) ([]RawResult, error) {
-	return insertRaw(ctx, p.db, events)
+	return insertRaw(ctx, p.db, events, true)
 }
 
 // InsertRawAndPublish implements OutboxStore: the insert, the publish and
@@ -100,17 +108,17 @@ func (p *Postgres) InsertRawAndPublish(ctx context.Context, events []schema.Even
 		return nil, fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-	results, err := insertRaw(ctx, tx, events)
+	results, err := insertRaw(ctx, tx, events, false)
 	if err != nil {
 		return nil, err
 	}
-	published, err := publish(ctx, tx, results)
-	if err != nil {
+	if _, err := publish(ctx, tx, results); err != nil {
 		return nil, fmt.Errorf("publish in transaction: %w", err)
 	}
-	if err := markPublished(ctx, tx, published); err != nil {
-		return nil, err
-	}
+	// What publish queued commits with the events: nothing to record in
+	// eventflow_unpublished, and the earlier publishes of events that
+	// were there already are confirmed unless recorded there (by another
+	// transport, before a switch to this one).
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("commit raw events: %w", err)
 	}
@@ -123,7 +131,7 @@ type queryer interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
-func insertRaw(ctx context.Context, q queryer, events []schema.Event) ([]RawResult, error) {
+func insertRaw(ctx context.Context, q queryer, events []schema.Event, ledger bool) ([]RawResult, error) {
 	results := make([]RawResult, len(events))
 	firsts, repeats := firstOccurrences(events)
 	pending := firsts
@@ -135,7 +143,7 @@ func insertRaw(ctx context.Context, q queryer, events []schema.Event) ([]RawResu
 			return nil, fmt.Errorf("insert raw events: %d events neither inserted nor found", len(pending))
 		}
 		var err error
-		if pending, err = insertRawOnce(ctx, q, events, pending, results); err != nil {
+		if pending, err = insertRawOnce(ctx, q, events, pending, results, ledger); err != nil {
 			return nil, err
 		}
 	}
@@ -145,7 +153,7 @@ func insertRaw(ctx context.Context, q queryer, events []schema.Event) ([]RawResu
 
 // insertRawOnce inserts events[idx...], fills their results and returns
 // the indexes that must be asked again.
-func insertRawOnce(ctx context.Context, q queryer, events []schema.Event, idx []int, results []RawResult) ([]int, error) {
+func insertRawOnce(ctx context.Context, q queryer, events []schema.Event, idx []int, results []RawResult, ledger bool) ([]int, error) {
 	n := len(idx)
 	ids, types, sources := make([]string, n), make([]string, n), make([]string, n)
 	payloads, metas, cids := make([]string, n), make([]string, n), make([]string, n)
@@ -166,7 +174,7 @@ func insertRawOnce(ctx context.Context, q queryer, events []schema.Event, idx []
 	}
 	rows, err := q.QueryContext(ctx, insertRawSQL,
 		pq.Array(ids), pq.Array(types), pq.Array(sources), pq.Array(payloads), pq.Array(metas),
-		pq.Array(cids), pq.Array(occurred), pq.Array(received), pq.Array(hasTS))
+		pq.Array(cids), pq.Array(occurred), pq.Array(received), pq.Array(hasTS), ledger)
 	if err != nil {
 		return nil, fmt.Errorf("insert raw events: %w", err)
 	}
@@ -218,9 +226,20 @@ func markPublished(ctx context.Context, q queryer, ids []uuid.UUID) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	_, err := q.ExecContext(ctx,
-		`UPDATE raw_events SET published_at = now() WHERE event_id = ANY($1::uuid[]) AND published_at IS NULL`,
-		pq.Array(uuidStrings(ids)))
+	return settleUnpublished(ctx, q, uuidStrings(ids))
+}
+
+// settleUnpublished removes ids from eventflow_unpublished: a record all of
+// whose events are settled goes; one that names other events too keeps
+// those.
+func settleUnpublished(ctx context.Context, q queryer, ids []string) error {
+	arr := pq.Array(ids)
+	if _, err := q.ExecContext(ctx, `DELETE FROM eventflow_unpublished WHERE event_ids <@ $1::uuid[]`, arr); err != nil {
+		return fmt.Errorf("mark published: %w", err)
+	}
+	_, err := q.ExecContext(ctx, `
+UPDATE eventflow_unpublished SET event_ids = ARRAY(SELECT x FROM unnest(event_ids) AS x WHERE x <> ALL ($1::uuid[]))
+WHERE event_ids && $1::uuid[]`, arr)
 	if err != nil {
 		return fmt.Errorf("mark published: %w", err)
 	}
@@ -390,15 +409,21 @@ func utcPtr(t time.Time) *time.Time { t = t.UTC(); return &t }
 
 func intPtr(n int64) *int { i := int(n); return &i }
 
-// relaySelectSQL locks the oldest unpublished events; SKIP LOCKED lets
-// several relays (one per process) share the work without waiting.
+// relayTakeSQL locks the oldest records of unconfirmed publishes; SKIP
+// LOCKED lets several relays (one per process) share the work without
+// waiting.
+const relayTakeSQL = `
+SELECT event_ids FROM eventflow_unpublished
+WHERE created_at < $1
+ORDER BY created_at, id
+LIMIT $2
+FOR UPDATE SKIP LOCKED`
+
 const relaySelectSQL = `
 SELECT event_id, event_type, source, payload, metadata, correlation_id, occurred_at, received_at
 FROM raw_events
-WHERE published_at IS NULL AND received_at < $1
-ORDER BY received_at
-LIMIT $2
-FOR UPDATE SKIP LOCKED`
+WHERE event_id = ANY ($1::uuid[])
+ORDER BY received_at`
 
 // RelayUnpublished implements Store.
 func (p *Postgres) RelayUnpublished(ctx context.Context, cutoff time.Time, limit int, publish func(context.Context, []schema.Event) error) (int, error) {
@@ -407,14 +432,34 @@ func (p *Postgres) RelayUnpublished(ctx context.Context, cutoff time.Time, limit
 		return 0, fmt.Errorf("relay: begin: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-	rows, err := tx.QueryContext(ctx, relaySelectSQL, cutoff, limit)
+	var take []string
+	records, err := tx.QueryContext(ctx, relayTakeSQL, cutoff, limit)
 	if err != nil {
 		return 0, fmt.Errorf("relay: select: %w", err)
 	}
-	var (
-		events []schema.Event
-		ids    []uuid.UUID
-	)
+	for records.Next() {
+		var ids []string
+		if err := records.Scan(pq.Array(&ids)); err != nil {
+			records.Close()
+			return 0, fmt.Errorf("relay: scan: %w", err)
+		}
+		take = append(take, ids...)
+	}
+	records.Close()
+	if err := records.Err(); err != nil {
+		return 0, fmt.Errorf("relay: %w", err)
+	}
+	if len(take) == 0 {
+		return 0, nil
+	}
+	// A record of more events than limit is relayed in parts: the rest
+	// stay recorded for the next round.
+	take = take[:min(len(take), limit)]
+	rows, err := tx.QueryContext(ctx, relaySelectSQL, pq.Array(take))
+	if err != nil {
+		return 0, fmt.Errorf("relay: select: %w", err)
+	}
+	var events []schema.Event
 	for rows.Next() {
 		var (
 			e             schema.Event
@@ -433,20 +478,20 @@ func (p *Postgres) RelayUnpublished(ctx context.Context, cutoff time.Time, limit
 			e.Metadata = nil
 		}
 		e.OccurredAt, e.ReceivedAt = e.OccurredAt.UTC(), e.ReceivedAt.UTC()
-		events, ids = append(events, e), append(ids, e.ID)
+		events = append(events, e)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return 0, fmt.Errorf("relay: %w", err)
 	}
-	if len(events) == 0 {
-		return 0, nil
+	if len(events) > 0 {
+		if err := publish(ctx, events); err != nil {
+			return 0, err
+		}
 	}
-	if err := publish(ctx, events); err != nil {
-		return 0, err
-	}
-	if err := markPublished(ctx, tx, ids); err != nil {
-		return 0, err
+	// Every id taken is settled, including one whose event is gone.
+	if err := settleUnpublished(ctx, tx, take); err != nil {
+		return 0, fmt.Errorf("relay: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, fmt.Errorf("relay: commit: %w", err)

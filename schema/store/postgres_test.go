@@ -81,8 +81,15 @@ func TestPostgresInsertRawAndPublish(t *testing.T) {
 	if err != nil || len(res) != 1 || res[0].Outcome != store.Inserted {
 		t.Fatalf("InsertRawAndPublish: %+v, %v", res, err)
 	}
-	if n := count(`SELECT count(*) FROM raw_events WHERE event_id = $1 AND published_at IS NOT NULL`, ok.ID); n != 1 {
-		t.Errorf("the stored event is not marked published")
+	if n := count(`SELECT count(*) FROM raw_events WHERE event_id = $1`, ok.ID); n != 1 {
+		t.Errorf("the event was not stored")
+	}
+	if n := count(`SELECT count(*) FROM eventflow_unpublished WHERE $1::uuid = ANY (event_ids)`, ok.ID); n != 0 {
+		t.Errorf("the outbox's publish commits with the event, yet it is recorded as unconfirmed")
+	}
+	again, err := pg.InsertRaw(ctx, []schema.Event{ok})
+	if err != nil || again[0].Outcome != store.Duplicate || !again[0].Published {
+		t.Errorf("the same event again: %+v, %v; want a duplicate whose publish is confirmed", again, err)
 	}
 	if n := count(`SELECT count(*) FROM queued WHERE event_id = $1`, ok.ID); n != 1 {
 		t.Errorf("the event was not queued")
