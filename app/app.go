@@ -251,7 +251,7 @@ func (a *App) wire() error {
 			middleware.Correlation(a.logger),
 			a.metrics.ActiveWorkersMiddleware,
 			a.metrics.DurationMiddleware,
-			middleware.DeadLetter{Write: process.WriteDeadLetter, Logger: a.logger}.Middleware,
+			middleware.DeadLetter{Write: process.WriteDeadLetter, MaxDeliveries: a.cfg.MaxDeliveries, Logger: a.logger}.Middleware,
 			// No logger: Attempt logs each failure with the event's ids,
 			// which Watermill's retry log lines lack.
 			middleware.Retry(middleware.RetryPolicy{
@@ -283,6 +283,27 @@ func (a *App) relay() *handlers.Relay {
 	}
 	return &handlers.Relay{Store: a.store, Publisher: a.publisher, Topic: a.cfg.Stream,
 		After: a.cfg.RelayAfter, Every: a.cfg.RelayInterval, Batch: 500, Metrics: a.metrics, Logger: a.logger}
+}
+
+// trimStream deletes the stream entries every consumer group has finished,
+// every RedisTrimInterval, until ctx ends.
+func (a *App) trimStream(ctx context.Context, t transport.Trimmer) {
+	tick := time.NewTicker(a.cfg.RedisTrimInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		n, err := t.Trim(ctx, a.cfg.Stream)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			a.logger.Warn("cannot trim the stream", "stream", a.cfg.Stream, "error", err)
+		case n > 0:
+			a.logger.Debug("trimmed the stream", "stream", a.cfg.Stream, "entries", n)
+		}
+	}
 }
 
 // expireDeadLetters deletes dead letters older than the retention, now and
@@ -405,6 +426,9 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	if a.roles.Worker {
 		loops.Go(func() { a.expireDeadLetters(loopCtx) })
+		if trimmer, ok := a.transport.(transport.Trimmer); ok && a.cfg.RedisTrimInterval > 0 {
+			loops.Go(func() { a.trimStream(loopCtx, trimmer) })
+		}
 	}
 	if relay := a.relay(); relay != nil {
 		loops.Go(func() { relay.Run(loopCtx) })

@@ -64,6 +64,17 @@ type Config struct {
 	RetryInitialInterval time.Duration `env:"EVENTFLOW_RETRY_INITIAL_INTERVAL" envDefault:"100ms"`
 	// RetryMaxInterval caps one retry's wait.
 	RetryMaxInterval time.Duration `env:"EVENTFLOW_RETRY_MAX_INTERVAL" envDefault:"2s"`
+	// MaxDeliveries quarantines an event the transport has delivered more
+	// often than this, each time without an outcome (its worker crashed,
+	// hung or was killed): it goes to failed_events as retries_exhausted
+	// instead of being handled again. The redis transport counts
+	// deliveries in the stream's pending entries list, so the count
+	// survives the crashes. 0 turns it off.
+	MaxDeliveries int `env:"EVENTFLOW_MAX_DELIVERIES" envDefault:"5"`
+	// RedisTrimInterval is how often workers delete stream entries that
+	// every consumer group has acknowledged (XTRIM MINID; never an entry
+	// still to deliver or pending). 0 keeps every entry.
+	RedisTrimInterval time.Duration `env:"EVENTFLOW_REDIS_TRIM_INTERVAL" envDefault:"10s"`
 	// HandlerTimeout bounds one processing attempt.
 	HandlerTimeout time.Duration `env:"EVENTFLOW_HANDLER_TIMEOUT" envDefault:"5s"`
 	// RedeliveryIdle is how long a delivered, unacknowledged message waits
@@ -215,6 +226,12 @@ func (c Config) Validate() error {
 	var errs []error
 	bad := func(name, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{name}, args...)...))
+	}
+	if c.MaxDeliveries < 0 || c.MaxDeliveries == 1 {
+		bad("EVENTFLOW_MAX_DELIVERIES", "must be 0 (off) or at least 2, not %d: 1 would quarantine every redelivered event", c.MaxDeliveries)
+	}
+	if c.RedisTrimInterval < 0 {
+		bad("EVENTFLOW_REDIS_TRIM_INTERVAL", "must not be negative")
 	}
 	switch c.Transport {
 	case TransportRedis, TransportPostgres, TransportMemory:

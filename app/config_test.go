@@ -67,6 +67,8 @@ func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
 		{"EVENTFLOW_MAX_BATCH_BYTES=-1", "EVENTFLOW_MAX_BATCH_BYTES"},
 		{"EVENTFLOW_TRANSPORT=postgres\x00EVENTFLOW_WORKER_CONCURRENCY=16", "EVENTFLOW_DB_MAX_CONNS"},
 		{"EVENTFLOW_RELAY_AFTER=5s", "EVENTFLOW_RELAY_AFTER"},
+		{"EVENTFLOW_MAX_DELIVERIES=1", "EVENTFLOW_MAX_DELIVERIES"},
+		{"EVENTFLOW_REDIS_TRIM_INTERVAL=-1s", "EVENTFLOW_REDIS_TRIM_INTERVAL"},
 	} {
 		_, err := LoadConfig(strings.Split(tc.env, "\x00"), "")
 		if err == nil || !strings.Contains(err.Error(), tc.name) {

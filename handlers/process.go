@@ -146,8 +146,14 @@ func (p *Process) WriteDeadLetter(ctx context.Context, msg *message.Message, f m
 			d.Payload, _ = json.Marshal(string(msg.Payload))
 		}
 	}
-	if err := p.Store.RecordFailed(ctx, d); err != nil {
+	written, err := p.Store.RecordFailed(ctx, d)
+	if err != nil {
 		return err
+	}
+	if !written {
+		middleware.LoggerFrom(msg.Context(), p.Logger).Info("event failed on a redelivery but was processed already; no dead letter",
+			"event_type", d.EventType, "error_kind", d.Kind, "error", d.Error)
+		return nil
 	}
 	p.Metrics.Failed.WithLabelValues(d.EventType, string(d.Kind)).Inc()
 	middleware.LoggerFrom(msg.Context(), p.Logger).Warn("event dead-lettered",

@@ -3,13 +3,26 @@ package middleware
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/eventflow/eventflow/schema/store"
+	"github.com/eventflow/eventflow/transport"
 )
+
+// deliveries is the transport's delivery count of msg, 1 when it does not
+// say.
+func deliveries(msg *message.Message) int {
+	n, err := strconv.Atoi(msg.Metadata.Get(transport.DeliveriesMetadataKey))
+	if err != nil || n < 1 {
+		return 1
+	}
+	return n
+}
 
 // Failure is what DeadLetter knows of a failed message.
 type Failure struct {
@@ -35,7 +48,15 @@ type DeadLetter struct {
 	Write func(ctx context.Context, msg *message.Message, f Failure) error
 	// WriteTimeout bounds Write; default DefaultDeadLetterWriteTimeout.
 	WriteTimeout time.Duration
-	Logger       *slog.Logger
+	// MaxDeliveries, when above 0, quarantines a message that the
+	// transport has delivered more often than that (its
+	// transport.DeliveriesMetadataKey): it goes to the dead letters as
+	// retries exhausted without being handled again. Each of those
+	// deliveries ended without an outcome, because the worker handling it
+	// crashed, hung past the redelivery idle time or was killed; handling
+	// it once more would likely do the same.
+	MaxDeliveries int
+	Logger        *slog.Logger
 }
 
 // DefaultDeadLetterWriteTimeout bounds one dead-letter write.
@@ -49,18 +70,26 @@ func (d DeadLetter) Middleware(h message.HandlerFunc) message.HandlerFunc {
 	}
 	return func(msg *message.Message) ([]*message.Message, error) {
 		deliveryCtx := msg.Context()
-		counter := withAttemptCounter(msg)
-		produced, err := h(msg)
-		if err == nil {
-			return produced, nil
+		var f Failure
+		if n := deliveries(msg); d.MaxDeliveries > 0 && n > d.MaxDeliveries {
+			f = Failure{Kind: store.RetriesExhausted, Attempts: n, Err: fmt.Errorf(
+				"quarantined: delivered %d times (more than EVENTFLOW_MAX_DELIVERIES=%d) without an outcome; "+
+					"the worker handling it crashed, hung or was stopped each time", n, d.MaxDeliveries)}
+		} else {
+			counter := withAttemptCounter(msg)
+			produced, err := h(msg)
+			if err == nil {
+				return produced, nil
+			}
+			if deliveryCtx.Err() != nil || errors.Is(err, context.Canceled) {
+				return nil, err
+			}
+			f = Failure{Err: err, Kind: store.RetriesExhausted, Attempts: int(counter.Load())}
+			if IsPermanent(err) {
+				f.Kind = store.Permanent
+			}
 		}
-		if deliveryCtx.Err() != nil || errors.Is(err, context.Canceled) {
-			return nil, err
-		}
-		f := Failure{Err: err, Kind: store.RetriesExhausted, Attempts: int(counter.Load())}
-		if IsPermanent(err) {
-			f.Kind = store.Permanent
-		}
+		err := f.Err
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(deliveryCtx), timeout)
 		defer cancel()
 		if werr := d.Write(ctx, msg, f); werr != nil {

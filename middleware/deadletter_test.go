@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 
 	"github.com/eventflow/eventflow/middleware"
 	"github.com/eventflow/eventflow/schema/store"
+	"github.com/eventflow/eventflow/transport"
 )
 
 // chain builds the process handler's failure chain around h, as the app
@@ -128,5 +130,55 @@ func TestPermanent(t *testing.T) {
 	}
 	if middleware.IsPermanent(base) {
 		t.Error("a plain error is not permanent")
+	}
+}
+
+// A message the transport has delivered more than MaxDeliveries times is
+// quarantined without being handled again; one at the limit is handled.
+func TestDeadLetterQuarantinesAfterMaxDeliveries(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		deliveries  string
+		wantHandled bool
+	}{
+		{"", true},
+		{"3", true},
+		{"5", true},
+		{"6", false},
+		{"not a number", true},
+	} {
+		var written []middleware.Failure
+		handled := false
+		dl := middleware.DeadLetter{
+			MaxDeliveries: 5,
+			Write: func(_ context.Context, _ *message.Message, f middleware.Failure) error {
+				written = append(written, f)
+				return nil
+			},
+			Logger: slog.New(slog.DiscardHandler),
+		}
+		h := dl.Middleware(func(*message.Message) ([]*message.Message, error) { handled = true; return nil, nil })
+		msg := message.NewMessage(watermill.NewUUID(), []byte(`{}`))
+		if tc.deliveries != "" {
+			msg.Metadata.Set(transport.DeliveriesMetadataKey, tc.deliveries)
+		}
+		if _, err := h(msg); err != nil {
+			t.Errorf("deliveries %q: %v, want the message acked", tc.deliveries, err)
+		}
+		if handled != tc.wantHandled {
+			t.Errorf("deliveries %q: handled %v, want %v", tc.deliveries, handled, tc.wantHandled)
+		}
+		if tc.wantHandled {
+			if len(written) != 0 {
+				t.Errorf("deliveries %q: dead letters %+v, want none", tc.deliveries, written)
+			}
+			continue
+		}
+		if len(written) != 1 || written[0].Kind != store.RetriesExhausted || written[0].Attempts != 6 {
+			t.Fatalf("deliveries %q: dead letters %+v, want one retries_exhausted with 6 attempts", tc.deliveries, written)
+		}
+		if msg := written[0].Err.Error(); !strings.Contains(msg, "quarantined") || !strings.Contains(msg, "EVENTFLOW_MAX_DELIVERIES=5") {
+			t.Errorf("the dead letter's error %q should say it was quarantined and why", msg)
+		}
 	}
 }

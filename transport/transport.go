@@ -37,6 +37,22 @@ type Transport interface {
 // process handler dead-letters such messages instead of stopping.
 const MalformedMetadataKey = "eventflow_malformed"
 
+// DeliveriesMetadataKey, when set, is how many times the transport has
+// handed out the message, this delivery included, as the broker counts it
+// (durably: a crash of the consumer does not reset it). It is set on
+// redeliveries, which is where it exceeds 1; the process handler
+// quarantines a message delivered too often (EVENTFLOW_MAX_DELIVERIES): a
+// message whose handling kills or hangs the worker would otherwise come
+// back forever.
+const DeliveriesMetadataKey = "eventflow_deliveries"
+
+// Trimmer is implemented by a transport whose queue keeps consumed
+// messages until told to drop them (a Redis stream). Trim drops those that
+// every consumer has finished and returns how many it dropped.
+type Trimmer interface {
+	Trim(ctx context.Context, topic string) (int64, error)
+}
+
 // TxPublisher is implemented by a transport whose messages live in the
 // database, beside raw_events (the Postgres outbox): it publishes inside
 // the caller's transaction, so that an event is stored and queued, or

@@ -92,9 +92,9 @@ func (s *Store) RecordProcessed(ctx context.Context, p store.Processed) (bool, e
 }
 
 // RecordFailed implements store.Store.
-func (s *Store) RecordFailed(ctx context.Context, f store.Failed) error {
+func (s *Store) RecordFailed(ctx context.Context, f store.Failed) (bool, error) {
 	if err := s.fail(); err != nil {
-		return err
+		return false, err
 	}
 	return s.Store.RecordFailed(ctx, f)
 }

@@ -160,11 +160,11 @@ func (m *Memory) RecordProcessed(_ context.Context, p Processed) (bool, error) {
 }
 
 // RecordFailed implements Store.
-func (m *Memory) RecordFailed(_ context.Context, f Failed) error {
+func (m *Memory) RecordFailed(_ context.Context, f Failed) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, ok := m.processed[f.EventID]; ok {
-		return nil
+		return false, nil
 	}
 	f.Payload = append(json.RawMessage(nil), f.Payload...)
 	f.Metadata = maps.Clone(f.Metadata)
@@ -175,7 +175,7 @@ func (m *Memory) RecordFailed(_ context.Context, f Failed) error {
 		history = old.history
 	}
 	m.failed[f.EventID] = &memFailed{Failed: f, at: now, history: append(history, entry)}
-	return nil
+	return true, nil
 }
 
 // Status implements Store.

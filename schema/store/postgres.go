@@ -351,17 +351,22 @@ INSERT INTO failed_event_history (event_id, action, error, error_kind, attempts)
 SELECT event_id, 'failed', $7, $8, $9 FROM upsert`
 
 // RecordFailed implements Store.
-func (p *Postgres) RecordFailed(ctx context.Context, f Failed) error {
+func (p *Postgres) RecordFailed(ctx context.Context, f Failed) (bool, error) {
 	meta, err := metadataJSON(f.Metadata)
 	if err != nil {
-		return err
+		return false, err
 	}
-	_, err = p.db.ExecContext(ctx, recordFailedSQL,
+	res, err := p.db.ExecContext(ctx, recordFailedSQL,
 		f.EventID, f.EventType, f.Source, string(f.Payload), meta, f.CorrelationID, f.Error, string(f.Kind), f.Attempts)
 	if err != nil {
-		return fmt.Errorf("record failed event: %w", err)
+		return false, fmt.Errorf("record failed event: %w", err)
 	}
-	return nil
+	// One history row per dead letter written.
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("record failed event: %w", err)
+	}
+	return n > 0, nil
 }
 
 const statusSQL = `

@@ -47,8 +47,9 @@ type Store interface {
 	// with the same event_id, only the first can report true.
 	RecordProcessedBatch(ctx context.Context, ps []Processed) (inserted []bool, err error)
 	// RecordFailed writes a dead letter, replacing an earlier one of the same
-	// event_id. It writes nothing for an event already processed.
-	RecordFailed(ctx context.Context, f Failed) error
+	// event_id, and reports whether it wrote it: it writes nothing for an
+	// event already processed.
+	RecordFailed(ctx context.Context, f Failed) (written bool, err error)
 	// Status tells where an event is (SPEC §5.3), or returns ErrNotFound.
 	Status(ctx context.Context, id uuid.UUID) (Status, error)
 

@@ -11,6 +11,8 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/eventflow/eventflow/transport"
 )
 
 // batchSubscriber consumes a stream in batches (Config.ReadBatch > 1): each
@@ -133,7 +135,7 @@ func (s *batchSubscriber) read(ctx context.Context, sub *batchSubscription, name
 		}
 		for _, st := range streams {
 			for _, entry := range st.Messages {
-				s.deliver(ctx, sub, entry, slots, deliveries)
+				s.deliver(ctx, sub, entry, 1, slots, deliveries)
 			}
 		}
 	}
@@ -154,8 +156,9 @@ func (s *batchSubscriber) claim(ctx context.Context, sub *batchSubscription, nam
 				}
 				break
 			}
-			for _, entry := range entries {
-				s.deliver(ctx, sub, entry, slots, deliveries)
+			counts := s.deliveryCounts(ctx, sub, entries)
+			for i, entry := range entries {
+				s.deliver(ctx, sub, entry, counts[i], slots, deliveries)
 			}
 			if next == "0-0" || len(entries) == 0 {
 				break
@@ -165,17 +168,50 @@ func (s *batchSubscriber) claim(ctx context.Context, sub *batchSubscription, nam
 	}
 }
 
+// deliveryCounts asks Redis how many times each claimed entry has been
+// delivered (XAUTOCLAIM counts the claim as a delivery but does not say
+// so), in one round trip. An entry whose count cannot be read gets 0:
+// unknown, and so never quarantined for it.
+func (s *batchSubscriber) deliveryCounts(ctx context.Context, sub *batchSubscription, entries []goredis.XMessage) []int64 {
+	counts := make([]int64, len(entries))
+	if len(entries) == 0 {
+		return counts
+	}
+	cmds := make([]*goredis.XPendingExtCmd, len(entries))
+	pipe := sub.client.Pipeline()
+	for i, e := range entries {
+		cmds[i] = pipe.XPendingExt(ctx, &goredis.XPendingExtArgs{
+			Stream: sub.topic, Group: s.cfg.ConsumerGroup, Start: e.ID, End: e.ID, Count: 1,
+		})
+	}
+	if _, err := pipe.Exec(ctx); err != nil && ctx.Err() == nil {
+		s.logger.Error("read delivery counts of claimed entries", err, watermill.LogFields{"topic": sub.topic})
+	}
+	for i, cmd := range cmds {
+		if p, err := cmd.Result(); err == nil && len(p) == 1 {
+			counts[i] = p[0].RetryCount
+		}
+	}
+	return counts
+}
+
 // deliver takes a slot and hands the entry to the handler in its own
 // goroutine, until it is acknowledged (a nack hands it over again after
 // NackResendSleep) or the subscription ends (it then stays pending and
 // comes back after MaxIdleTime).
-func (s *batchSubscriber) deliver(ctx context.Context, sub *batchSubscription, entry goredis.XMessage, slots chan struct{}, deliveries *sync.WaitGroup) {
+//
+// times is how many times Redis has delivered the entry, this time
+// included; above 1 it travels in the message's metadata.
+func (s *batchSubscriber) deliver(ctx context.Context, sub *batchSubscription, entry goredis.XMessage, times int64, slots chan struct{}, deliveries *sync.WaitGroup) {
 	select {
 	case slots <- struct{}{}:
 	case <-ctx.Done():
 		return
 	}
 	msg, _ := tolerantUnmarshaller{}.Unmarshal(entry.Values)
+	if times > 1 {
+		msg.Metadata.Set(transport.DeliveriesMetadataKey, strconv.FormatInt(times, 10))
+	}
 	deliveries.Go(func() {
 		defer func() { <-slots }()
 		for {

@@ -210,7 +210,7 @@ func testStatusLifecycle(t *testing.T, s store.Store) {
 
 	f := NewEvent()
 	insertOne(t, s, f)
-	if err := s.RecordFailed(ctx(t), failedOf(f, store.Permanent, "payload.email: invalid", 1)); err != nil {
+	if _, err := s.RecordFailed(ctx(t), failedOf(f, store.Permanent, "payload.email: invalid", 1)); err != nil {
 		t.Fatalf("RecordFailed: %v", err)
 	}
 	st, err = s.Status(ctx(t), f.ID)
@@ -247,11 +247,11 @@ func testRecordProcessedOnce(t *testing.T, s store.Store) {
 func testFailedThenReplayed(t *testing.T, s store.Store) {
 	e := NewEvent()
 	insertOne(t, s, e)
-	if err := s.RecordFailed(ctx(t), failedOf(e, store.RetriesExhausted, "database down", 4)); err != nil {
-		t.Fatalf("RecordFailed: %v", err)
+	if written, err := s.RecordFailed(ctx(t), failedOf(e, store.RetriesExhausted, "database down", 4)); err != nil || !written {
+		t.Fatalf("RecordFailed: written=%v, %v", written, err)
 	}
-	if err := s.RecordFailed(ctx(t), failedOf(e, store.Permanent, "bad payload", 1)); err != nil {
-		t.Fatalf("RecordFailed again: %v", err)
+	if written, err := s.RecordFailed(ctx(t), failedOf(e, store.Permanent, "bad payload", 1)); err != nil || !written {
+		t.Fatalf("RecordFailed again: written=%v, %v", written, err)
 	}
 	st, err := s.Status(ctx(t), e.ID)
 	if err != nil {
@@ -279,8 +279,8 @@ func testFailedAfterProcessedIsIgnored(t *testing.T, s store.Store) {
 	if _, err := s.RecordProcessed(ctx(t), store.Processed{Event: e, Attempts: 1}); err != nil {
 		t.Fatalf("RecordProcessed: %v", err)
 	}
-	if err := s.RecordFailed(ctx(t), failedOf(e, store.RetriesExhausted, "late redelivery failed", 4)); err != nil {
-		t.Fatalf("RecordFailed: %v", err)
+	if written, err := s.RecordFailed(ctx(t), failedOf(e, store.RetriesExhausted, "late redelivery failed", 4)); err != nil || written {
+		t.Fatalf("RecordFailed: written=%v, %v; want nothing written", written, err)
 	}
 	st, err := s.Status(ctx(t), e.ID)
 	if err != nil {
@@ -299,7 +299,7 @@ func failEvents(t *testing.T, s store.Store, typ string, kind store.ErrorKind, n
 		e := NewEvent()
 		e.Type = typ
 		insertOne(t, s, e)
-		if err := s.RecordFailed(ctx(t), failedOf(e, kind, "failed: "+typ, 1)); err != nil {
+		if _, err := s.RecordFailed(ctx(t), failedOf(e, kind, "failed: "+typ, 1)); err != nil {
 			t.Fatalf("RecordFailed: %v", err)
 		}
 		ids = append(ids, e.ID)
