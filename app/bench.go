@@ -12,6 +12,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"net/url"
 	"slices"
 	"strconv"
@@ -28,6 +29,8 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/redis/go-redis/v9"
 	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+	"golang.org/x/time/rate"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 )
@@ -60,6 +63,7 @@ type benchOptions struct {
 	Connections int           // requests in flight at once
 	Duration    time.Duration // length of the load
 	Batch       int           // events per request; above 1 uses POST /v1/events/batch
+	Rate        float64       // requests per second over all connections; 0: as fast as answered
 	Drain       time.Duration // longest wait after the load for processing to catch up
 	Baseline    bool          // also measure raw Postgres and Redis
 	DatabaseURL string        // Postgres of the baseline
@@ -87,6 +91,8 @@ func (o benchOptions) validate() error {
 		return fmt.Errorf("--duration %v: want a positive duration", o.Duration)
 	case o.Batch < 1:
 		return fmt.Errorf("--batch %d: want at least 1 event per request", o.Batch)
+	case o.Rate < 0:
+		return fmt.Errorf("--rate %v: want requests per second ≥ 0 (0: as fast as answered)", o.Rate)
 	case o.Drain < 0:
 		return fmt.Errorf("--drain %v: want a duration ≥ 0", o.Drain)
 	case o.Output != "table" && o.Output != "json":
@@ -157,6 +163,7 @@ uses: the baseline is only meaningful on the same services.`,
 	f.IntVar(&o.Connections, "connections", 64, "concurrent clients, each with one request in flight")
 	f.DurationVar(&o.Duration, "duration", 20*time.Second, "length of the load")
 	f.IntVar(&o.Batch, "batch", 1, "events per request; 1 posts to /v1/events, more to /v1/events/batch")
+	f.Float64Var(&o.Rate, "rate", 0, "requests per second over all connections (0: each connection sends as fast as it is answered); with a long --duration, for a steady load such as the memory check")
 	f.DurationVar(&o.Drain, "drain", 60*time.Second, "longest wait after the load for processing to catch up")
 	f.BoolVar(&o.Baseline, "baseline", true, "also measure raw Postgres inserts and Redis XADDs and print ratios")
 	f.StringVar(&o.DatabaseURL, "database-url", "postgres://postgres@localhost:5432/eventflow?sslmode=disable", "Postgres of the baseline (a scratch table is created and dropped)")
@@ -185,11 +192,16 @@ func bench(ctx context.Context, o benchOptions, progress io.Writer) (benchReport
 		return r, err
 	}
 
+	memCtx, stopMem := context.WithCancel(ctx)
+	memory := make(chan []memorySample, 1)
+	go func() { memory <- sampleMemory(memCtx, scraper, memorySampleInterval(o.Duration)) }()
 	load := runLoad(ctx, o, progress)
+	stopMem()
 	if err := ctx.Err(); err != nil {
 		return r, err
 	}
 	r.addLoad(load)
+	r.addMemory(<-memory)
 
 	fmt.Fprintln(progress, "waiting for processing to catch up…")
 	d, err := waitForProcessing(ctx, scraper, load.end.Add(o.Drain))
@@ -271,11 +283,19 @@ func runLoad(ctx context.Context, o benchOptions, progress io.Writer) loadResult
 	}
 	defer p.client.CloseIdleConnections()
 
+	// A limiter shared by the connections spaces their requests out to
+	// --rate; without one each sends as fast as it is answered.
+	limiter := rate.NewLimiter(rate.Inf, 0)
+	if o.Rate > 0 {
+		limiter = rate.NewLimiter(rate.Limit(o.Rate), 1)
+	}
 	seed := rand.Uint64()
 	tallies := make([]loadTally, o.Connections)
 	var answered atomic.Int64
 	start := time.Now()
 	end := start.Add(o.Duration)
+	loadCtx, cancel := context.WithDeadline(ctx, end)
+	defer cancel()
 	stopBar := showLoadProgress(progress, start, o.Duration, &answered)
 	var clients sync.WaitGroup
 	for i := range tallies {
@@ -284,6 +304,9 @@ func runLoad(ctx context.Context, o benchOptions, progress io.Writer) loadResult
 		clients.Go(func() {
 			events := make([]sampleEvent, o.Batch)
 			for time.Now().Before(end) && ctx.Err() == nil {
+				if limiter.Wait(loadCtx) != nil {
+					return // the load's end came first
+				}
 				for j := range events {
 					events[j] = gen.fresh(false)
 				}
@@ -307,7 +330,13 @@ func runLoad(ctx context.Context, o benchOptions, progress io.Writer) loadResult
 
 // showLoadProgress draws a progress bar of the load's time on w until the
 // returned stop is called; stop returns once drawing has stopped.
+//
+// When w is not a terminal (a log, a pipe, CI), it writes a plain line
+// every 5 seconds instead of redrawing a bar.
 func showLoadProgress(w io.Writer, start time.Time, d time.Duration, answered *atomic.Int64) (stop func()) {
+	if f, ok := w.(*os.File); !ok || !term.IsTerminal(int(f.Fd())) {
+		return showPlainProgress(w, start, d, answered)
+	}
 	bar := progressbar.NewOptions64(d.Milliseconds(),
 		progressbar.OptionSetWriter(w),
 		progressbar.OptionSetDescription("load"),
@@ -329,6 +358,30 @@ func showLoadProgress(w io.Writer, start time.Time, d time.Duration, answered *a
 			case <-tick.C:
 				bar.Describe(fmt.Sprintf("load: %d requests", answered.Load()))
 				_ = bar.Set64(min(time.Since(start).Milliseconds(), d.Milliseconds()))
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-stopped
+	}
+}
+
+func showPlainProgress(w io.Writer, start time.Time, d time.Duration, answered *atomic.Int64) (stop func()) {
+	fmt.Fprintf(w, "load: %s…\n", d)
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		tick := time.NewTicker(5 * time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				fmt.Fprintf(w, "load: done, %d requests answered\n", answered.Load())
+				return
+			case <-tick.C:
+				elapsed := time.Since(start).Truncate(time.Second)
+				fmt.Fprintf(w, "load: %s of %s, %d requests answered\n", elapsed, d, answered.Load())
 			}
 		}
 	}()
@@ -399,6 +452,48 @@ func (s *metricsScraper) scrape(ctx context.Context) (metricsSample, error) {
 	}
 	m.endToEnd = sumHistogram(endToEnd...)
 	return m, nil
+}
+
+// memorySample is the resident memory of eventflow's processes, summed, at
+// one moment of the load.
+type memorySample struct {
+	at  time.Time
+	rss float64 // process_resident_memory_bytes
+}
+
+// memorySampleInterval spreads about 60 samples over the load, at least a
+// second apart.
+func memorySampleInterval(d time.Duration) time.Duration {
+	return max(d/60, time.Second)
+}
+
+// sampleMemory scrapes the processes' resident memory every interval until
+// ctx ends. A scrape that fails is skipped.
+func sampleMemory(ctx context.Context, s *metricsScraper, interval time.Duration) []memorySample {
+	var samples []memorySample
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		var rss float64
+		ok := true
+		for _, u := range s.urls {
+			families, _, err := s.fetch(ctx, u)
+			g := families["process_resident_memory_bytes"]
+			if err != nil || g == nil || len(g.GetMetric()) == 0 {
+				ok = false
+				break
+			}
+			rss += g.GetMetric()[0].GetGauge().GetValue()
+		}
+		if ok {
+			samples = append(samples, memorySample{at: time.Now(), rss: rss})
+		}
+		select {
+		case <-ctx.Done():
+			return samples
+		case <-tick.C:
+		}
+	}
 }
 
 // fetch reads and parses one Prometheus text exposition. answered is when
@@ -761,7 +856,43 @@ type benchReport struct {
 	DrainSeconds        float64     `json:"drain_seconds"`          // from the end of the load to catching up
 	ReceivedToProcessed percentiles `json:"received_to_processed_ms"`
 
+	// Memory is the processes' resident memory during the load; null when
+	// eventflow does not report it.
+	Memory *memoryReport `json:"memory,omitempty"`
+
 	Baseline *baselineReport `json:"baseline,omitempty"`
+}
+
+// memoryReport sums up the resident memory samples of the load. The first
+// fifth of the load is warm-up (pools fill, the heap grows to its GC
+// target) and left out of the spread: SpreadPercent is half the range of
+// the rest as a percentage of its mean, so "flat within ±10 %" means a
+// spread of at most 10.
+type memoryReport struct {
+	Samples       int     `json:"samples"`
+	FirstMiB      float64 `json:"first_mib"`
+	MinMiB        float64 `json:"min_mib"` // after warm-up, as are max and mean
+	MaxMiB        float64 `json:"max_mib"`
+	MeanMiB       float64 `json:"mean_mib"`
+	LastMiB       float64 `json:"last_mib"`
+	SpreadPercent float64 `json:"spread_percent"`
+}
+
+func (r *benchReport) addMemory(samples []memorySample) {
+	if len(samples) < 2 {
+		return
+	}
+	const mib = 1 << 20
+	steady := samples[len(samples)/5:]
+	lo, hi, sum := steady[0].rss, steady[0].rss, 0.0
+	for _, m := range steady {
+		lo, hi, sum = min(lo, m.rss), max(hi, m.rss), sum+m.rss
+	}
+	mean := sum / float64(len(steady))
+	r.Memory = &memoryReport{
+		Samples: len(samples), FirstMiB: samples[0].rss / mib, MinMiB: lo / mib, MaxMiB: hi / mib,
+		MeanMiB: mean / mib, LastMiB: samples[len(samples)-1].rss / mib, SpreadPercent: (hi - lo) / 2 / mean * 100,
+	}
 }
 
 // percentiles are p50, p95 and p99 in milliseconds.
@@ -910,6 +1041,11 @@ func (r benchReport) write(w io.Writer, format string) error {
 	}
 	row("  backlog at end of load\t%s", backlog)
 	row("  received→processed\tp50 %v\tp95 %v\tp99 %v", r.ReceivedToProcessed.P50, r.ReceivedToProcessed.P95, r.ReceivedToProcessed.P99)
+	if m := r.Memory; m != nil {
+		row("memory\t(resident, all processes, %d samples)", m.Samples)
+		row("  first / last\t%.1f MiB\t%.1f MiB", m.FirstMiB, m.LastMiB)
+		row("  after warm-up\tmin %.1f MiB\tmax %.1f MiB\tspread ±%.1f %%", m.MinMiB, m.MaxMiB, m.SpreadPercent)
+	}
 	if b := r.Baseline; b != nil {
 		row("baseline\t%d clients, %gs each, %d rows per round trip, %d-byte jsonb", b.Clients, b.SecondsEach, b.RowsPerRoundTrip, b.PayloadBytes)
 		row("  postgres INSERT\t%.0f rows/s", b.PostgresRowsPerSecond)

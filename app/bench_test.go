@@ -213,6 +213,9 @@ func TestBenchAgainstDevMode(t *testing.T) {
 			if r.Baseline != nil {
 				t.Errorf("baseline %+v with --baseline=false", r.Baseline)
 			}
+			if m := r.Memory; m == nil || m.Samples < 2 || m.MinMiB <= 0 || m.MinMiB > m.MaxMiB {
+				t.Errorf("memory report %+v, want at least 2 samples and 0 < min ≤ max", m)
+			}
 			if !strings.Contains(stderr.String(), "load: ") {
 				t.Errorf("no progress bar on stderr: %q", stderr.String())
 			}
@@ -228,6 +231,33 @@ func TestBenchAgainstDevMode(t *testing.T) {
 			}
 			t.Logf("report as a table:\n%s", table.String())
 		})
+	}
+}
+
+// --rate spaces the requests out over every connection.
+func TestBenchRate(t *testing.T) {
+	t.Parallel()
+	cfg, err := readConfig([]string{"DATABASE_URL=postgres://nowhere.invalid:1/x", "REDIS_URL=redis://nowhere.invalid:1"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Dev, cfg.Transport, cfg.AutoMigrate = true, TransportMemory, false
+	cfg.HTTPAddr, cfg.MetricsAddr, cfg.LogLevel = "127.0.0.1:0", "127.0.0.1:0", "WARN"
+	h := startWithoutDB(t, cfg)
+	var stdout, stderr bytes.Buffer
+	cmd := newBenchCommand(&stdout, &stderr)
+	cmd.SetArgs([]string{"--url", h.base, "--metrics-url", h.metrics + "/metrics", "--connections", "8",
+		"--duration", "2s", "--rate", "100", "--baseline=false", "--output", "json"})
+	if err := cmd.ExecuteContext(context.Background()); err != nil {
+		t.Fatalf("bench: %v\nstderr: %s", err, stderr.String())
+	}
+	var r benchReport
+	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
+		t.Fatalf("decode report: %v\n%s", err, stdout.String())
+	}
+	// 100/s for 2 s; unlimited, 8 connections to dev mode send thousands.
+	if r.Requests < 150 || r.Requests > 210 {
+		t.Errorf("%d requests at --rate 100 for 2s, want about 200", r.Requests)
 	}
 }
 
