@@ -251,7 +251,8 @@ func (a *App) wire() error {
 			middleware.Correlation(a.logger),
 			a.metrics.ActiveWorkersMiddleware,
 			a.metrics.DurationMiddleware,
-			middleware.DeadLetter{Write: process.WriteDeadLetter, MaxDeliveries: a.cfg.MaxDeliveries, Logger: a.logger}.Middleware,
+			middleware.DeadLetter{Write: process.WriteDeadLetter, MaxDeliveries: a.cfg.MaxDeliveries,
+				Unavailable: store.IsUnavailable, Logger: a.logger}.Middleware,
 			// No logger: Attempt logs each failure with the event's ids,
 			// which Watermill's retry log lines lack.
 			middleware.Retry(middleware.RetryPolicy{

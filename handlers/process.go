@@ -44,6 +44,10 @@ type Process struct {
 	committer *batch.Committer[store.Processed, recorded]
 }
 
+// minCommitTimeout is the least bound of one group commit of
+// processed_events rows; see record.
+const minCommitTimeout = 30 * time.Second
+
 // recorded is one event's outcome in a group commit.
 type recorded struct {
 	inserted bool
@@ -85,8 +89,6 @@ func (p *Process) Handle(msg *message.Message) error {
 		return err
 	}
 	if r.inserted {
-		p.Metrics.Processed.WithLabelValues(e.Type).Inc()
-		p.Metrics.EndToEnd.WithLabelValues(e.Type).Observe(time.Since(e.ReceivedAt).Seconds())
 		log.Debug("event processed", "event_type", e.Type)
 	} else {
 		log.Debug("event already processed; redelivery ignored", "event_type", e.Type)
@@ -98,12 +100,15 @@ func (p *Process) Handle(msg *message.Message) error {
 // statement fails, it writes them one by one, so that one row the database
 // refuses fails its own event and not the others that shared its batch
 // (whose retries would keep meeting it and end dead-lettered).
+//
+// A commit is bounded by Timeout but never by less than minCommitTimeout:
+// its callers give up at their own handler timeout, and a commit cut off
+// by its deadline may have committed all the same, unseen, so that nobody
+// counts its rows (a worker paused by SIGSTOP wakes up with every deadline
+// passed). A longer bound lets the commit learn its outcome.
 func (p *Process) record(ctx context.Context, ps []store.Processed) ([]recorded, error) {
-	if p.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, p.Timeout)
-		defer cancel()
-	}
+	ctx, cancel := context.WithTimeout(ctx, max(p.Timeout, minCommitTimeout))
+	defer cancel()
 	p.Metrics.CommitBatch.WithLabelValues("process").Observe(float64(len(ps)))
 	out := make([]recorded, len(ps))
 	inserted, err := p.Store.RecordProcessedBatch(ctx, ps)
@@ -111,6 +116,7 @@ func (p *Process) record(ctx context.Context, ps []store.Processed) ([]recorded,
 		for i := range ps {
 			out[i].inserted = inserted[i]
 		}
+		p.count(ps, out)
 		return out, nil
 	}
 	if len(ps) == 1 || ctx.Err() != nil {
@@ -119,7 +125,22 @@ func (p *Process) record(ctx context.Context, ps []store.Processed) ([]recorded,
 	for i, pr := range ps {
 		out[i].inserted, out[i].err = p.Store.RecordProcessed(ctx, pr)
 	}
+	p.count(ps, out)
 	return out, nil
+}
+
+// count counts the rows a commit wrote. It happens here, where the write is
+// known, and not in Handle: a handler whose context ended (its timeout)
+// stops waiting for the commit, which may write its row all the same, and
+// the retry then finds the row there and writes nothing. Counting in Handle
+// missed such rows, and events_processed_total fell short of the table.
+func (p *Process) count(ps []store.Processed, out []recorded) {
+	for i, pr := range ps {
+		if out[i].inserted {
+			p.Metrics.Processed.WithLabelValues(pr.Event.Type).Inc()
+			p.Metrics.EndToEnd.WithLabelValues(pr.Event.Type).Observe(time.Since(pr.Event.ReceivedAt).Seconds())
+		}
+	}
 }
 
 // WriteDeadLetter stores a message that failed for good in failed_events;

@@ -73,3 +73,54 @@ func TestProcessGroupCommitIsolatesAFailingEvent(t *testing.T) {
 		}
 	}
 }
+
+// slowStore holds every write until release is closed.
+type slowStore struct {
+	store.Store
+	release chan struct{}
+}
+
+func (s slowStore) RecordProcessedBatch(ctx context.Context, ps []store.Processed) ([]bool, error) {
+	<-s.release
+	return s.Store.RecordProcessedBatch(ctx, ps)
+}
+
+// A handler whose context ends while its commit is under way gets an
+// error, but the commit still writes the row, and that row is counted: the
+// retry finds it there and writes nothing, so only the commit can count it.
+func TestProcessCountsRowsItsCallerStoppedWaitingFor(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	st := slowStore{Store: store.NewMemory(), release: make(chan struct{})}
+	p := &Process{Store: st, Registry: schema.DefaultRegistry(), Metrics: middleware.NewMetrics(reg, nil),
+		Logger: slog.New(slog.DiscardHandler), BatchSize: 10}
+	now := time.Now()
+	msg, err := EventMessage(context.Background(), schema.Event{ID: uuid.New(), Type: "page.view", Source: "web",
+		Payload: json.RawMessage(`{"url":"https://example.com/"}`), OccurredAt: now, ReceivedAt: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	msg.SetContext(ctx)
+	if err := p.Handle(msg); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Handle: %v, want the deadline", err)
+	}
+	close(st.release)
+	processed := func() float64 {
+		mfs, _ := reg.Gather()
+		for _, mf := range mfs {
+			if mf.GetName() == "events_processed_total" && len(mf.GetMetric()) > 0 {
+				return mf.GetMetric()[0].GetCounter().GetValue()
+			}
+		}
+		return 0
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for processed() != 1 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := processed(); n != 1 {
+		t.Errorf("events_processed_total %v after the late commit, want 1", n)
+	}
+}

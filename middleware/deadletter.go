@@ -56,7 +56,14 @@ type DeadLetter struct {
 	// crashed, hung past the redelivery idle time or was killed; handling
 	// it once more would likely do the same.
 	MaxDeliveries int
-	Logger        *slog.Logger
+	// Unavailable, if set, tells the failures that come from a dependency
+	// being down (the database restarting, say) rather than from the
+	// event. Such a message is not dead-lettered when its retries run out
+	// but nacked, and so redelivered until the dependency is back: an
+	// outage longer than the retry budget must not turn valid events into
+	// dead letters.
+	Unavailable func(error) bool
+	Logger      *slog.Logger
 }
 
 // DefaultDeadLetterWriteTimeout bounds one dead-letter write.
@@ -87,6 +94,10 @@ func (d DeadLetter) Middleware(h message.HandlerFunc) message.HandlerFunc {
 			f = Failure{Err: err, Kind: store.RetriesExhausted, Attempts: int(counter.Load())}
 			if IsPermanent(err) {
 				f.Kind = store.Permanent
+			} else if d.Unavailable != nil && d.Unavailable(err) {
+				LoggerFrom(msg.Context(), d.Logger).Warn("a dependency is unavailable; the message is left for redelivery, not dead-lettered",
+					"error", err.Error(), "attempts", f.Attempts)
+				return nil, err
 			}
 		}
 		err := f.Err

@@ -182,3 +182,37 @@ func TestDeadLetterQuarantinesAfterMaxDeliveries(t *testing.T) {
 		}
 	}
 }
+
+// A failure from a dependency that is down is not dead-lettered when the
+// retries run out: the message is nacked and comes back. A permanent
+// failure is dead-lettered all the same.
+func TestDeadLetterLeavesUnavailableForRedelivery(t *testing.T) {
+	t.Parallel()
+	down := errors.New("the database system is starting up")
+	var written []middleware.Failure
+	dl := middleware.DeadLetter{
+		Unavailable: func(err error) bool { return errors.Is(err, down) },
+		Write: func(_ context.Context, _ *message.Message, f middleware.Failure) error {
+			written = append(written, f)
+			return nil
+		},
+		Logger: slog.New(slog.DiscardHandler),
+	}
+	retry := middleware.Retry(middleware.RetryPolicy{MaxRetries: 2, InitialInterval: time.Millisecond, MaxInterval: 2 * time.Millisecond}, watermill.NopLogger{})
+	for _, tc := range []struct {
+		err         error
+		wantNack    bool
+		wantWritten int
+	}{
+		{down, true, 0},
+		{middleware.Permanent(down), false, 1},
+		{errors.New("some other failure"), false, 1},
+	} {
+		written = nil
+		h := dl.Middleware(retry(middleware.Attempt(func(*message.Message) ([]*message.Message, error) { return nil, tc.err })))
+		_, err := h(message.NewMessage(watermill.NewUUID(), []byte(`{}`)))
+		if (err != nil) != tc.wantNack || len(written) != tc.wantWritten {
+			t.Errorf("%v: error %v, %d dead letters; want nack %v, %d dead letters", tc.err, err, len(written), tc.wantNack, tc.wantWritten)
+		}
+	}
+}

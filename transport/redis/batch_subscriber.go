@@ -142,13 +142,22 @@ func (s *batchSubscriber) read(ctx context.Context, sub *batchSubscription, name
 }
 
 // claim takes over entries left idle by dead consumers.
+//
+// It claims them one at a time and hands each to the handler only once the
+// one before is finished. An entry left by a dead consumer may be what
+// killed it: handled beside others, it would crash or hang them too, and
+// each would gain a delivery with every crash until all of them reached
+// the quarantine (EVENTFLOW_MAX_DELIVERIES) together. Claimed one by one,
+// in stream order, only the poison keeps coming back; the entries claimed
+// after it were never handed out with it. Claims happen after crashes, so
+// the round trip per entry costs little.
 func (s *batchSubscriber) claim(ctx context.Context, sub *batchSubscription, name string, slots chan struct{}, deliveries *sync.WaitGroup) {
 	for sleep(ctx, s.cfg.ClaimInterval) {
 		start := "0-0"
 		for ctx.Err() == nil {
 			entries, next, err := sub.client.XAutoClaim(ctx, &goredis.XAutoClaimArgs{
 				Stream: sub.topic, Group: s.cfg.ConsumerGroup, Consumer: name,
-				MinIdle: s.cfg.MaxIdleTime, Start: start, Count: int64(cap(slots)),
+				MinIdle: s.cfg.MaxIdleTime, Start: start, Count: 1,
 			}).Result()
 			if err != nil {
 				if ctx.Err() == nil && !errors.Is(err, goredis.Nil) {
@@ -158,7 +167,16 @@ func (s *batchSubscriber) claim(ctx context.Context, sub *batchSubscription, nam
 			}
 			counts := s.deliveryCounts(ctx, sub, entries)
 			for i, entry := range entries {
-				s.deliver(ctx, sub, entry, counts[i], slots, deliveries)
+				// A handler that never returns (it ignores its context)
+				// holds its entry; after MaxIdleTime another consumer may
+				// claim it, and this one goes on.
+				wait := time.NewTimer(s.cfg.MaxIdleTime)
+				select {
+				case <-s.deliver(ctx, sub, entry, counts[i], slots, deliveries):
+				case <-wait.C:
+				case <-ctx.Done():
+				}
+				wait.Stop()
 			}
 			if next == "0-0" || len(entries) == 0 {
 				break
@@ -202,17 +220,23 @@ func (s *batchSubscriber) deliveryCounts(ctx context.Context, sub *batchSubscrip
 //
 // times is how many times Redis has delivered the entry, this time
 // included; above 1 it travels in the message's metadata.
-func (s *batchSubscriber) deliver(ctx context.Context, sub *batchSubscription, entry goredis.XMessage, times int64, slots chan struct{}, deliveries *sync.WaitGroup) {
+//
+// The returned channel is closed when the entry is acknowledged or left
+// for redelivery.
+func (s *batchSubscriber) deliver(ctx context.Context, sub *batchSubscription, entry goredis.XMessage, times int64, slots chan struct{}, deliveries *sync.WaitGroup) <-chan struct{} {
+	finished := make(chan struct{})
 	select {
 	case slots <- struct{}{}:
 	case <-ctx.Done():
-		return
+		close(finished)
+		return finished
 	}
 	msg, _ := tolerantUnmarshaller{}.Unmarshal(entry.Values)
 	if times > 1 {
 		msg.Metadata.Set(transport.DeliveriesMetadataKey, strconv.FormatInt(times, 10))
 	}
 	deliveries.Go(func() {
+		defer close(finished)
 		defer func() { <-slots }()
 		for {
 			msgCtx, cancel := context.WithCancel(ctx)
@@ -240,6 +264,7 @@ func (s *batchSubscriber) deliver(ctx context.Context, sub *batchSubscription, e
 			}
 		}
 	})
+	return finished
 }
 
 // ackLoop sends acknowledgements in batches until acks is closed, then
