@@ -34,6 +34,10 @@ test: ## Run every test with the race detector (needs local Postgres and Redis)
 test-short: ## The fast loop: skip the slow end-to-end tests
 	$(GO) test -short -count=1 $(TEST_ARGS) ./...
 
+.PHONY: test-chaos
+test-chaos: ## Chaos suite: kill -9, SIGSTOP, SIGTERM, Redis and Postgres restarts under load (RELIABILITY.md)
+	$(GO) test -tags chaos -race=false -count=1 -v -run TestChaos -timeout 30m ./app/
+
 .PHONY: lint
 lint: ## gofmt, go vet and staticcheck
 	@bad=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$bad" ]; then echo "gofmt needed:"; echo "$$bad"; exit 1; fi

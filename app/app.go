@@ -98,8 +98,12 @@ type hooks struct {
 	transport func(transport.Transport) transport.Transport
 }
 
+// newRegistry returns the event types a process accepts; the chaos tests'
+// child processes add a type of their own (see TestMain).
+var newRegistry = schema.DefaultRegistry
+
 func newApp(ctx context.Context, cfg Config, roles Roles, logger *slog.Logger, h hooks) (*App, error) {
-	a := &App{cfg: cfg, roles: roles, logger: logger, registry: schema.DefaultRegistry(), ready: make(chan struct{})}
+	a := &App{cfg: cfg, roles: roles, logger: logger, registry: newRegistry(), ready: make(chan struct{})}
 	if err := a.openStore(ctx); err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -37,43 +38,82 @@ func envOf(cfg Config) []string {
 }
 
 // startProcess runs eventflow serve as a child process and returns it with
-// its API address, read from its "eventflow running" log line.
+// its API's base URL and its stderr.
 func startProcess(t *testing.T, cfg Config) (*exec.Cmd, string, *syncBuffer) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "serve")
-	cmd.Env = append(os.Environ(), envOf(cfg)...)
-	stdout, err := cmd.StdoutPipe()
+	c, err := startCommand(t, cfg, "serve")
 	if err != nil {
 		t.Fatal(err)
 	}
-	stderr := &syncBuffer{}
-	cmd.Stderr = stderr
+	return c.cmd, c.api, c.stderr
+}
+
+// child is an eventflow process run from the test binary.
+type child struct {
+	cmd     *exec.Cmd
+	api     string      // the API's base URL; "" for a worker
+	metrics string      // the metrics server's base URL
+	logs    *syncBuffer // stdout: the JSON log lines
+	stderr  *syncBuffer
+}
+
+// startCommand runs eventflow <command> (serve, api or worker) as a child
+// process with the environment of cfg, then env (later values win), and
+// returns it once it has logged "eventflow running"; the test's end kills
+// it. It fails if the process exits (the child is then returned too, its
+// ProcessState set) or stays silent for 30s first.
+func startCommand(t *testing.T, cfg Config, command string, env ...string) (*child, error) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], command)
+	cmd.Env = append(append(os.Environ(), envOf(cfg)...), env...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	c := &child{cmd: cmd, logs: &syncBuffer{}, stderr: &syncBuffer{}}
+	cmd.Stderr = c.stderr
 	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	addr := make(chan string, 1)
-	logs := &syncBuffer{}
+	type addrs struct{ api, metrics string }
+	running := make(chan addrs, 1)
+	silent := make(chan struct{})
 	go func() {
 		scan := bufio.NewScanner(stdout)
+		scan.Buffer(make([]byte, 64<<10), 16<<20)
 		for scan.Scan() {
-			logs.Write(append(scan.Bytes(), '\n'))
+			c.logs.Write(append(scan.Bytes(), '\n'))
 			var line struct {
-				Msg      string `json:"msg"`
-				HTTPAddr string `json:"http_addr"`
+				Msg         string `json:"msg"`
+				HTTPAddr    string `json:"http_addr"`
+				MetricsAddr string `json:"metrics_addr"`
 			}
 			if json.Unmarshal(scan.Bytes(), &line) == nil && line.Msg == "eventflow running" {
-				addr <- line.HTTPAddr
+				running <- addrs{line.HTTPAddr, line.MetricsAddr}
 			}
 		}
+		close(silent)
+		_, _ = io.Copy(io.Discard, stdout) // never leave the child blocked on a full pipe
 	}()
+	var a addrs
 	select {
-	case a := <-addr:
-		return cmd, "http://" + a, stderr
+	case a = <-running:
+	case <-silent:
+		select {
+		case a = <-running: // it ran, and has exited since
+		default:
+			_ = cmd.Wait()
+			return c, fmt.Errorf("eventflow %s exited at start (%v): %s %s", command, cmd.ProcessState, c.logs.String(), c.stderr.String())
+		}
 	case <-time.After(30 * time.Second):
-		t.Fatalf("eventflow did not start: %s %s", logs.String(), stderr.String())
+		return nil, fmt.Errorf("eventflow %s did not start: %s %s", command, c.logs.String(), c.stderr.String())
 	}
-	return nil, "", nil
+	if a.api != "" {
+		c.api = "http://" + a.api
+	}
+	c.metrics = "http://" + a.metrics
+	return c, nil
 }
 
 // SIGTERM while clients keep posting: the process exits 0, every event
