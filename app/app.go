@@ -31,7 +31,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill"
 	wmmetrics "github.com/ThreeDotsLabs/watermill/components/metrics"
 	"github.com/ThreeDotsLabs/watermill/message"
 	wmw "github.com/ThreeDotsLabs/watermill/message/router/middleware"
@@ -156,7 +155,7 @@ func (a *App) openStore(ctx context.Context) error {
 }
 
 func (a *App) openTransport() error {
-	t, err := openTransport(a.cfg, a.store, watermill.NewSlogLogger(a.logger))
+	t, err := openTransport(a.cfg, a.store, newWatermillLogger(a.logger))
 	if err != nil {
 		return err
 	}
@@ -165,7 +164,7 @@ func (a *App) openTransport() error {
 }
 
 func (a *App) wire() error {
-	wmLogger := watermill.NewSlogLogger(a.logger)
+	wmLogger := newWatermillLogger(a.logger)
 	a.promReg = prometheus.NewRegistry()
 	a.promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.metrics = middleware.NewMetrics(a.promReg, a.queueDepth)

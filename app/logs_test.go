@@ -1,11 +1,14 @@
 package app
 
 import (
+	"bytes"
 	"encoding/json"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill"
 	"github.com/google/uuid"
 )
 
@@ -48,6 +51,32 @@ func TestLogsCarryIDsAndNoPayloads(t *testing.T) {
 	for _, msg := range []string{"processing attempt failed", "event dead-lettered", "event processed"} {
 		if !about[msg] {
 			t.Errorf("no %q line carries the event's ids; lines about the events: %v", msg, about)
+		}
+	}
+}
+
+// Watermill's Debug and Trace lines reach the log only at levels that show
+// them; the gate must not hide what the level lets through.
+func TestWatermillLoggerGatesByLevel(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		level            slog.Level
+		debug, trace, in bool
+	}{
+		{slog.LevelInfo, false, false, true},
+		{slog.LevelDebug, true, false, true},
+		{watermill.LevelTrace, true, true, true},
+	} {
+		var buf bytes.Buffer
+		l := newWatermillLogger(slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: tc.level}))).
+			With(watermill.LogFields{"handler": "process"})
+		l.Trace("trace line", nil)
+		l.Debug("debug line", nil)
+		l.Info("info line", nil)
+		out := buf.String()
+		if strings.Contains(out, "trace line") != tc.trace || strings.Contains(out, "debug line") != tc.debug ||
+			strings.Contains(out, "info line") != tc.in || !strings.Contains(out, `"handler":"process"`) {
+			t.Errorf("level %v wrote:\n%s", tc.level, out)
 		}
 	}
 }

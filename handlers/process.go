@@ -57,7 +57,6 @@ type recorded struct {
 // Handle is the router handler for messages from the transport.
 func (p *Process) Handle(msg *message.Message) error {
 	ctx := msg.Context()
-	log := middleware.LoggerFrom(ctx, p.Logger)
 	if reason := msg.Metadata.Get(transport.MalformedMetadataKey); reason != "" {
 		return middleware.Permanent(fmt.Errorf("malformed message: %s", reason))
 	}
@@ -88,10 +87,13 @@ func (p *Process) Handle(msg *message.Message) error {
 	if err != nil {
 		return err
 	}
-	if r.inserted {
-		log.Debug("event processed", "event_type", e.Type)
-	} else {
-		log.Debug("event already processed; redelivery ignored", "event_type", e.Type)
+	if p.Logger.Enabled(ctx, slog.LevelDebug) {
+		log := middleware.LoggerFrom(ctx, p.Logger)
+		if r.inserted {
+			log.Debug("event processed", "event_type", e.Type)
+		} else {
+			log.Debug("event already processed; redelivery ignored", "event_type", e.Type)
+		}
 	}
 	return nil
 }

@@ -50,4 +50,4 @@ done
 # shellcheck disable=SC2086 # BENCH_ARGS is a list of flags
 bin/eventflow bench --url "http://127.0.0.1:$HTTP_PORT" --metrics-url "http://127.0.0.1:$METRICS_PORT/metrics" \
 	--database-url "$DATABASE_URL" --redis-url "$REDIS_URL" \
-	--connections "$CONNECTIONS" --duration "$DURATION" --batch "$BATCH" $BENCH_ARGS
+	--connections "$CONNECTIONS" --duration "$DURATION" --batch "$BATCH" ${BENCH_ARGS:-}
