@@ -12,8 +12,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
-	"os"
 	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -29,10 +29,10 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/redis/go-redis/v9"
 	"github.com/schollz/progressbar/v3"
-	"golang.org/x/term"
-	"golang.org/x/time/rate"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/term"
+	"golang.org/x/time/rate"
 )
 
 // Defaults and fixed parameters of "eventflow bench".
