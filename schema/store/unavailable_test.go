@@ -23,10 +23,10 @@ func TestIsUnavailable(t *testing.T) {
 		{nil, false},
 		{errors.New("boom"), false},
 		{context.DeadlineExceeded, false},
-		{&pq.Error{Code: "57P03"}, true}, // the database system is starting up
-		{&pq.Error{Code: "57P01"}, true}, // terminating connection due to administrator command
-		{&pq.Error{Code: "08006"}, true}, // connection failure
-		{&pq.Error{Code: "53300"}, true}, // too many connections
+		{&pq.Error{Code: "57P03"}, true},  // the database system is starting up
+		{&pq.Error{Code: "57P01"}, true},  // terminating connection due to administrator command
+		{&pq.Error{Code: "08006"}, true},  // connection failure
+		{&pq.Error{Code: "53300"}, true},  // too many connections
 		{&pq.Error{Code: "57014"}, false}, // statement timeout: the statement, not the database
 		{&pq.Error{Code: "23505"}, false}, // unique violation
 		{&pq.Error{Code: "22P05"}, false}, // untranslatable character: the row
