@@ -224,7 +224,7 @@ func (a *App) wire() error {
 		})
 		a.api.Shed = a.shedder.Middleware
 		ingest := &handlers.Ingest{Store: a.store, Publisher: publisher, Topic: a.cfg.Stream, Metrics: a.metrics, Logger: a.logger,
-			BatchWindow: a.cfg.IngestBatchWindow, BatchRequests: a.cfg.IngestBatchRequests, Timeout: a.cfg.IngestTimeout}
+			BatchWindow: a.cfg.IngestBatchWindow, BatchRequests: a.cfg.IngestBatchRequests, Commits: a.cfg.IngestCommits, Timeout: a.cfg.IngestTimeout}
 		if a.cfg.Transport == TransportPostgres {
 			outbox, ok := a.transport.(transport.TxPublisher)
 			if !ok {
@@ -245,7 +245,7 @@ func (a *App) wire() error {
 			window = 0
 		}
 		process := &handlers.Process{Store: a.store, Registry: a.registry, Metrics: a.metrics, Logger: a.logger,
-			BatchWindow: window, BatchSize: min(a.cfg.InFlight(), 500), Timeout: a.cfg.HandlerTimeout}
+			BatchWindow: window, BatchSize: min(a.cfg.InFlight(), 500), Commits: a.cfg.ProcessCommits, Timeout: a.cfg.HandlerTimeout}
 		h := router.AddConsumerHandler("process", a.cfg.Stream, a.transport.Subscriber(), process.Handle)
 		a.processHandler = h
 		checks["worker"] = a.workerRunning

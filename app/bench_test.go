@@ -170,13 +170,7 @@ func TestBenchAgainstDevMode(t *testing.T) {
 	for _, batch := range []int{1, 10} {
 		t.Run(fmt.Sprintf("batch %d", batch), func(t *testing.T) {
 			t.Parallel()
-			cfg, err := readConfig([]string{"DATABASE_URL=postgres://nowhere.invalid:1/x", "REDIS_URL=redis://nowhere.invalid:1"}, "")
-			if err != nil {
-				t.Fatal(err)
-			}
-			cfg.Dev, cfg.Transport, cfg.AutoMigrate = true, TransportMemory, false
-			cfg.HTTPAddr, cfg.MetricsAddr, cfg.LogLevel = "127.0.0.1:0", "127.0.0.1:0", "WARN"
-			h := startWithoutDB(t, cfg)
+			h := startDevForBench(t)
 
 			var stdout, stderr bytes.Buffer
 			cmd := newBenchCommand(&stdout, &stderr)
@@ -234,16 +228,23 @@ func TestBenchAgainstDevMode(t *testing.T) {
 	}
 }
 
-// --rate spaces the requests out over every connection.
-func TestBenchRate(t *testing.T) {
-	t.Parallel()
+// startDevForBench starts eventflow in dev mode (memory transport and
+// store) on free ports, for bench to drive.
+func startDevForBench(t *testing.T) *harness {
+	t.Helper()
 	cfg, err := readConfig([]string{"DATABASE_URL=postgres://nowhere.invalid:1/x", "REDIS_URL=redis://nowhere.invalid:1"}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg.Dev, cfg.Transport, cfg.AutoMigrate = true, TransportMemory, false
 	cfg.HTTPAddr, cfg.MetricsAddr, cfg.LogLevel = "127.0.0.1:0", "127.0.0.1:0", "WARN"
-	h := startWithoutDB(t, cfg)
+	return startWithoutDB(t, cfg)
+}
+
+// --rate spaces the requests out over every connection.
+func TestBenchRate(t *testing.T) {
+	t.Parallel()
+	h := startDevForBench(t)
 	var stdout, stderr bytes.Buffer
 	cmd := newBenchCommand(&stdout, &stderr)
 	cmd.SetArgs([]string{"--url", h.base, "--metrics-url", h.metrics + "/metrics", "--connections", "8",

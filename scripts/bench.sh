@@ -8,6 +8,8 @@
 #   DURATION     length of the load (default 20s)
 #   BATCH        events per request; 1 posts to /v1/events (default 1)
 #   BENCH_ARGS   more flags for eventflow bench (e.g. --output json)
+#   REDIS_URL    the Redis to use (default redis://127.0.0.1:6379/0); point it
+#                at one with AOF for durable figures, as BENCHMARKS.md does
 #
 # The database (eventflow_bench) is dropped and the stream deleted first, so
 # every run starts empty. The server's log goes to bin/bench-server.log.
@@ -23,13 +25,13 @@ STREAM=eventflow-bench
 HTTP_PORT=${HTTP_PORT:-18180}
 METRICS_PORT=${METRICS_PORT:-19191}
 export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$DB?sslmode=disable"
-export REDIS_URL=redis://127.0.0.1:6379/0
+export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/0}
 
 mkdir -p bin
 CGO_ENABLED=0 go build -trimpath -o bin/eventflow ./cmd/eventflow
 
 PGOPTIONS="-c client_min_messages=warning" psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS $DB" >/dev/null
-redis-cli -h 127.0.0.1 del "$STREAM" >/dev/null
+redis-cli -u "$REDIS_URL" del "$STREAM" >/dev/null
 
 EVENTFLOW_TRANSPORT=$TRANSPORT EVENTFLOW_STREAM=$STREAM \
 	EVENTFLOW_HTTP_ADDR=127.0.0.1:$HTTP_PORT EVENTFLOW_METRICS_ADDR=127.0.0.1:$METRICS_PORT \
