@@ -205,12 +205,12 @@ func (h *Ingest) ingestOutbox(ctx context.Context, events []schema.Event) ([]sto
 	if !ok {
 		return nil, errors.New("ingest: the outbox transport needs a store with transactions")
 	}
-	results, err := outbox.InsertRawAndPublish(ctx, events, func(ctx context.Context, tx *sql.Tx, results []store.RawResult) ([]uuid.UUID, error) {
-		msgs, ids, err := toPublish(ctx, events, results)
+	results, err := outbox.InsertRawAndPublish(ctx, events, func(ctx context.Context, tx *sql.Tx, results []store.RawResult) error {
+		msgs, _, err := toPublish(ctx, events, results)
 		if err != nil || len(msgs) == 0 {
-			return nil, err
+			return err
 		}
-		return ids, h.Outbox.PublishTx(ctx, tx, h.Topic, msgs...)
+		return h.Outbox.PublishTx(ctx, tx, h.Topic, msgs...)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store and queue events: %w", err)

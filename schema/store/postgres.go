@@ -112,7 +112,7 @@ func (p *Postgres) InsertRawAndPublish(ctx context.Context, events []schema.Even
 	if err != nil {
 		return nil, err
 	}
-	if _, err := publish(ctx, tx, results); err != nil {
+	if err := publish(ctx, tx, results); err != nil {
 		return nil, fmt.Errorf("publish in transaction: %w", err)
 	}
 	// What publish queued commits with the events: nothing to record in

@@ -7,8 +7,6 @@ import (
 	"log/slog"
 	"testing"
 
-	"github.com/google/uuid"
-
 	"github.com/eventflow/eventflow/internal/testenv"
 	"github.com/eventflow/eventflow/schema"
 	"github.com/eventflow/eventflow/schema/migrations"
@@ -43,18 +41,16 @@ func TestPostgresInsertRawAndPublish(t *testing.T) {
 		t.Fatal(err)
 	}
 	queue := func(fail bool) store.PublishFunc {
-		return func(ctx context.Context, tx *sql.Tx, results []store.RawResult) ([]uuid.UUID, error) {
-			var ids []uuid.UUID
+		return func(ctx context.Context, tx *sql.Tx, results []store.RawResult) error {
 			for _, r := range results {
 				if _, err := tx.ExecContext(ctx, `INSERT INTO queued VALUES ($1)`, r.ID); err != nil {
-					return nil, err
+					return err
 				}
-				ids = append(ids, r.ID)
 			}
 			if fail {
-				return nil, errors.New("publish failed after the insert")
+				return errors.New("publish failed after the insert")
 			}
-			return ids, nil
+			return nil
 		}
 	}
 	count := func(q string, args ...any) int {

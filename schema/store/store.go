@@ -65,14 +65,13 @@ type Store interface {
 type OutboxStore interface {
 	Store
 	// InsertRawAndPublish does what InsertRaw does and, in the same
-	// transaction, calls publish with it and the results; publish returns
-	// the ids it queued, which are marked published. If publish fails,
-	// nothing is stored.
+	// transaction, calls publish with it and the results: what publish
+	// queues commits with the events. If publish fails, nothing is stored.
 	InsertRawAndPublish(ctx context.Context, events []schema.Event, publish PublishFunc) ([]RawResult, error)
 }
 
-// PublishFunc queues events inside tx and returns the ids it queued.
-type PublishFunc func(ctx context.Context, tx *sql.Tx, results []RawResult) (published []uuid.UUID, err error)
+// PublishFunc queues events inside tx.
+type PublishFunc func(ctx context.Context, tx *sql.Tx, results []RawResult) error
 
 // DeadLetters is the part of a Store that operators use to inspect,
 // replay and expire dead letters.
