@@ -40,7 +40,11 @@ type batchSubscription struct {
 	out    chan *message.Message
 	acks   chan string
 	cancel context.CancelFunc
-	done   chan struct{}
+	// ended and callerDone are closed when the subscription starts
+	// ending: by Close or a lost group, or by its caller's context (whose
+	// cancellation reaches ended a moment later).
+	ended, callerDone <-chan struct{}
+	done              chan struct{}
 }
 
 func newBatchSubscriber(cfg Config, logger watermill.LoggerAdapter) *batchSubscriber {
@@ -49,14 +53,29 @@ func newBatchSubscriber(cfg Config, logger watermill.LoggerAdapter) *batchSubscr
 
 // Subscribe implements message.Subscriber: one subscription per topic at a
 // time, as with the one-message subscriber.
+//
+// A subscription whose context was cancelled is ending: a new Subscribe to
+// its topic waits for it to end rather than fail.
 func (s *batchSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
-		return nil, fmt.Errorf("subscribe to %s: %w", topic, ErrClosed)
-	}
-	if _, ok := s.active[topic]; ok {
-		return nil, fmt.Errorf("subscribe to %s: %w", topic, ErrAlreadySubscribed)
+	for {
+		if s.closed {
+			return nil, fmt.Errorf("subscribe to %s: %w", topic, ErrClosed)
+		}
+		old, ok := s.active[topic]
+		if !ok {
+			break
+		}
+		select {
+		case <-old.ended:
+		case <-old.callerDone:
+		default:
+			return nil, fmt.Errorf("subscribe to %s: %w", topic, ErrAlreadySubscribed)
+		}
+		s.mu.Unlock()
+		<-old.done
+		s.mu.Lock()
 	}
 	opts, err := goredis.ParseURL(s.cfg.URL)
 	if err != nil {
@@ -73,7 +92,7 @@ func (s *batchSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	stop := context.AfterFunc(callerCtx, cancel)
 	sub := &batchSubscription{client: client, topic: topic, out: make(chan *message.Message),
-		acks: make(chan string, s.cfg.Consumers*s.cfg.ReadBatch), cancel: cancel, done: make(chan struct{})}
+		acks: make(chan string, s.cfg.Consumers*s.cfg.ReadBatch), cancel: cancel, ended: ctx.Done(), callerDone: callerCtx.Done(), done: make(chan struct{})}
 	s.active[topic] = sub
 
 	var readers, deliveries sync.WaitGroup

@@ -114,3 +114,26 @@ func TestBatchSubscriberReportsDeliveryCount(t *testing.T) {
 		t.Errorf("entry read for the first time: deliveries %q (seen %v), want none", got, ok)
 	}
 }
+
+// A subscription whose context was cancelled is ending; subscribing to its
+// topic again at once waits for it instead of failing.
+func TestBatchSubscriberResubscribeAfterCancel(t *testing.T) {
+	t.Parallel()
+	_, topic := setup(t)
+	tr := newTestTransport(t, Config{ConsumerGroup: uniqueName(), Consumers: 2, ReadBatch: 8})
+	for range 5 {
+		ctx, cancel := context.WithCancel(t.Context())
+		if _, err := tr.Subscriber().Subscribe(ctx, topic); err != nil {
+			t.Fatalf("Subscribe: %v", err)
+		}
+		cancel()
+	}
+	msgs, err := tr.Subscriber().Subscribe(t.Context(), topic)
+	if err != nil {
+		t.Fatalf("Subscribe after the cancelled ones: %v", err)
+	}
+	sent := publish(t, tr, topic, "after resubscribing")
+	if got := receive(t, msgs); got.UUID != sent.UUID {
+		t.Errorf("got %s, want %s", got.UUID, sent.UUID)
+	}
+}
