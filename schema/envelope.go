@@ -138,6 +138,12 @@ func (d *envelopeDecoder) string(name string) (string, bool) {
 	if isNull(raw) {
 		return "", false
 	}
+	// Most strings have no escape, and copying them costs far less than
+	// json.Unmarshal, which runs for every field of every event. raw
+	// passed json.Valid in parseObject, as plainString needs.
+	if s, ok := plainString(raw); ok {
+		return s, true
+	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
 		d.syntax = append(d.syntax, FieldError{Field: name, Message: "must be a string, got " + jsonKind(raw)})
@@ -154,6 +160,50 @@ func (d *envelopeDecoder) metadata() map[string]string {
 	if isNull(raw) {
 		return nil
 	}
+	if metadata, ok := plainMetadata(raw); ok {
+		return metadata
+	}
+	return d.decodeMetadata(raw)
+}
+
+// plainMetadata decodes a metadata object in the common case, without
+// encoding/json: every value a plain string (see plainString), every key
+// valid UTF-8 and different from the others. It returns nil for an empty
+// object. ok is false for anything else, which decodeMetadata decodes and
+// reports. raw must be valid JSON.
+func plainMetadata(raw []byte) (metadata map[string]string, ok bool) {
+	if raw[0] != '{' {
+		return nil, false
+	}
+	ok = true
+	eachMember(raw, 0, func(key, value []byte) bool {
+		s, plain := plainString(value)
+		// keyString copies a key without escapes as it is, where
+		// encoding/json would replace invalid UTF-8.
+		if !plain || !utf8.Valid(key) {
+			ok = false
+			return false
+		}
+		name := keyString(key)
+		if _, dup := metadata[name]; dup {
+			ok = false
+			return false
+		}
+		if metadata == nil {
+			metadata = make(map[string]string)
+		}
+		metadata[name] = s
+		return true
+	})
+	if !ok {
+		return nil, false
+	}
+	return metadata, true
+}
+
+// decodeMetadata is metadata with encoding/json, for what plainMetadata
+// leaves: it reports what is wrong with the object.
+func (d *envelopeDecoder) decodeMetadata(raw json.RawMessage) map[string]string {
 	var entries map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &entries); err != nil {
 		d.syntax = append(d.syntax, FieldError{Field: "metadata", Message: "must be an object of string values, got " + jsonKind(raw)})

@@ -3,6 +3,7 @@ package schema
 import (
 	"bytes"
 	"encoding/json"
+	"unicode/utf8"
 )
 
 // The functions here walk JSON that is known to be valid (json.Valid
@@ -96,6 +97,37 @@ func eachMember(data []byte, i int, fn func(key, value []byte) bool) {
 			i = skipSpace(data, i+1)
 		}
 	}
+}
+
+// eachElement calls fn with the raw value of each element of the array
+// that starts at data[i], in order.
+func eachElement(data []byte, i int, fn func(value []byte)) {
+	i = skipSpace(data, i+1) // past [
+	for i < len(data) && data[i] != ']' {
+		end := valueEnd(data, i)
+		fn(data[i:end])
+		i = skipSpace(data, end)
+		if i < len(data) && data[i] == ',' {
+			i = skipSpace(data, i+1)
+		}
+	}
+}
+
+// plainString decodes the raw JSON value raw when it is a string that
+// encoding/json would copy unchanged: no escape, and valid UTF-8 (it would
+// turn invalid bytes into U+FFFD). ok is false for any other value, for
+// encoding/json to decode, such as a string with white space after it.
+// raw must be valid JSON, which rules out control characters and a quote
+// inside.
+func plainString(raw []byte) (s string, ok bool) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return "", false
+	}
+	inner := raw[1 : len(raw)-1]
+	if bytes.IndexByte(inner, '\\') >= 0 || !utf8.Valid(inner) {
+		return "", false
+	}
+	return string(inner), true
 }
 
 // keyString decodes a raw key; only a key with an escape needs decoding.
