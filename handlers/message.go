@@ -33,8 +33,8 @@ func EventMessage(ctx context.Context, e schema.Event) (*message.Message, error)
 
 // DecodeEventMessage decodes a message made by EventMessage.
 func DecodeEventMessage(msg *message.Message) (schema.Event, error) {
-	var e schema.Event
-	if err := json.Unmarshal(msg.Payload, &e); err != nil {
+	e, err := schema.UnmarshalEvent(msg.Payload)
+	if err != nil {
 		return schema.Event{}, fmt.Errorf("decode event message %s: %w", msg.UUID, err)
 	}
 	if e.ID.String() != msg.UUID {
