@@ -135,6 +135,13 @@ histogram_quantile). When eventflow runs as separate api and worker
 processes, give the /metrics of each with --metrics-url: their counts are
 summed. The figures assume the load is the only traffic.
 
+It also reports where the CPU went during the load, per accepted event:
+eventflow's (process_cpu_seconds_total), the load generator's (this
+process), Redis's (INFO cpu on --redis-url) and the rest of this machine's
+(from /proc/stat: Postgres, when it runs here, and anything else), with
+how busy the machine was. When everything shares one machine, the sum is
+what caps the throughput.
+
 After that it measures a raw baseline on the Postgres and Redis given by
 --database-url and --redis-url (multi-row INSERTs into a scratch table,
 pipelined XADDs to a scratch stream, both removed afterwards) and prints
@@ -192,6 +199,12 @@ func bench(ctx context.Context, o benchOptions, progress io.Writer) (benchReport
 		return r, err
 	}
 
+	rdb, redisLocal := cpuRedisClient(o.RedisURL)
+	if rdb != nil {
+		defer rdb.Close()
+	}
+	cpuBefore := readCPU(ctx, before.cpu, rdb)
+
 	memCtx, stopMem := context.WithCancel(ctx)
 	memory := make(chan []memorySample, 1)
 	go func() { memory <- sampleMemory(memCtx, scraper, memorySampleInterval(o.Duration)) }()
@@ -200,8 +213,13 @@ func bench(ctx context.Context, o benchOptions, progress io.Writer) (benchReport
 	if err := ctx.Err(); err != nil {
 		return r, err
 	}
+	atEnd, err := scraper.scrape(ctx)
+	if err != nil {
+		return r, err
+	}
 	r.addLoad(load)
 	r.addMemory(<-memory)
+	r.addCPU(cpuBefore, readCPU(ctx, atEnd.cpu, rdb), load, redisLocal)
 
 	fmt.Fprintln(progress, "waiting for processing to catch up…")
 	d, err := waitForProcessing(ctx, scraper, load.end.Add(o.Drain))
@@ -411,6 +429,7 @@ type metricsSample struct {
 	processed float64  // events_processed_total
 	failed    float64  // events_failed_total
 	depth     float64  // queue_depth; -1 when eventflow does not report it
+	cpu       float64  // process_cpu_seconds_total; NaN when a process does not report it
 	endToEnd  []bucket // event_end_to_end_seconds, cumulative, by upper bound, with +Inf
 }
 
@@ -445,6 +464,11 @@ func (s *metricsScraper) scrape(ctx context.Context) (metricsSample, error) {
 		m.at = answered
 		m.processed += sumCounter(families["events_processed_total"])
 		m.failed += sumCounter(families["events_failed_total"])
+		if c := families["process_cpu_seconds_total"]; c != nil && len(c.GetMetric()) > 0 {
+			m.cpu += c.GetMetric()[0].GetCounter().GetValue()
+		} else {
+			m.cpu = math.NaN()
+		}
 		endToEnd = append(endToEnd, families["event_end_to_end_seconds"])
 		if g := families["queue_depth"]; g != nil && len(g.GetMetric()) > 0 {
 			m.depth = max(m.depth, g.GetMetric()[0].GetGauge().GetValue())
@@ -859,6 +883,8 @@ type benchReport struct {
 	// Memory is the processes' resident memory during the load; null when
 	// eventflow does not report it.
 	Memory *memoryReport `json:"memory,omitempty"`
+	// CPU is where the CPU went during the load.
+	CPU *cpuReport `json:"cpu,omitempty"`
 
 	Baseline *baselineReport `json:"baseline,omitempty"`
 }
@@ -1046,6 +1072,7 @@ func (r benchReport) write(w io.Writer, format string) error {
 		row("  first / last\t%.1f MiB\t%.1f MiB", m.FirstMiB, m.LastMiB)
 		row("  after warm-up\tmin %.1f MiB\tmax %.1f MiB\tspread ±%.1f %%", m.MinMiB, m.MaxMiB, m.SpreadPercent)
 	}
+	r.CPU.write(row, r.AcceptedPerSecond)
 	if b := r.Baseline; b != nil {
 		row("baseline\t%d clients, %gs each, %d rows per round trip, %d-byte jsonb", b.Clients, b.SecondsEach, b.RowsPerRoundTrip, b.PayloadBytes)
 		row("  postgres INSERT\t%.0f rows/s", b.PostgresRowsPerSecond)

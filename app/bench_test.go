@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -210,6 +211,12 @@ func TestBenchAgainstDevMode(t *testing.T) {
 			if m := r.Memory; m == nil || m.Samples < 2 || m.MinMiB <= 0 || m.MinMiB > m.MaxMiB {
 				t.Errorf("memory report %+v, want at least 2 samples and 0 < min ≤ max", m)
 			}
+			// The dev server runs in the test's process, which is also the
+			// load generator: both used CPU.
+			if c := r.CPU; c == nil || c.Eventflow == nil || *c.Eventflow <= 0 || c.LoadGenerator == nil || *c.LoadGenerator <= 0 ||
+				c.MachineBusyPercent == nil || *c.MachineBusyPercent <= 0 || c.Cores < 1 {
+				t.Errorf("cpu report %+v, want eventflow's, the load generator's and the machine's", c)
+			}
 			if !strings.Contains(stderr.String(), "load: ") {
 				t.Errorf("no progress bar on stderr: %q", stderr.String())
 			}
@@ -218,13 +225,88 @@ func TestBenchAgainstDevMode(t *testing.T) {
 			if err := r.write(&table, "table"); err != nil {
 				t.Fatal(err)
 			}
-			for _, want := range []string{"202 latency", "non-2xx", "backlog at end of load", "received→processed"} {
+			for _, want := range []string{"202 latency", "non-2xx", "backlog at end of load", "received→processed", "load generator"} {
 				if !strings.Contains(table.String(), want) {
 					t.Errorf("table without %q:\n%s", want, table.String())
 				}
 			}
 			t.Logf("report as a table:\n%s", table.String())
 		})
+	}
+}
+
+// The CPU report divides each party's CPU over the load by the events
+// accepted, and leaves in "other" what the machine spent beyond the parties
+// that run on it.
+func TestBenchCPUReport(t *testing.T) {
+	before := cpuReading{eventflow: 10, self: 2, redis: 3, machineBusy: 100}
+	after := cpuReading{eventflow: 11, self: 2.5, redis: 3.1, machineBusy: 102}
+	load := loadResult{start: time.Unix(0, 0)}
+	load.end = load.start.Add(time.Second)
+	cores := float64(runtime.NumCPU())
+	for _, tc := range []struct {
+		name       string
+		url        string
+		redisLocal bool
+		before     cpuReading
+		eventflow  *float64
+		other      float64
+	}{
+		{"all on this machine", "http://127.0.0.1:8080", true, before, ptr(1000.0), 2000 - 1000 - 500 - 100},
+		{"eventflow elsewhere", "http://eventflow.internal:8080", true, before, ptr(1000.0), 2000 - 500 - 100},
+		{"redis elsewhere", "http://localhost:8080", false, before, ptr(1000.0), 2000 - 1000 - 500},
+		{"eventflow's CPU unknown", "http://[::1]:8080", true, cpuReading{eventflow: math.NaN(), self: 2, redis: 3, machineBusy: 100}, nil, 2000 - 500 - 100},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := benchReport{URL: tc.url, Accepted: 1000}
+			r.addCPU(tc.before, after, load, tc.redisLocal)
+			c := r.CPU
+			if !sameFloat(c.Eventflow, tc.eventflow) || !sameFloat(c.LoadGenerator, ptr(500.0)) || !sameFloat(c.Redis, ptr(100.0)) || !sameFloat(c.Other, &tc.other) {
+				t.Errorf("µs per event: eventflow %v, load generator %v, redis %v, other %v; want %v, 500, 100, %v",
+					deref(c.Eventflow), deref(c.LoadGenerator), deref(c.Redis), deref(c.Other), deref(tc.eventflow), tc.other)
+			}
+			if want := 200 / cores; !sameFloat(c.MachineBusyPercent, &want) {
+				t.Errorf("machine busy %v %%, want %v", deref(c.MachineBusyPercent), want)
+			}
+		})
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func deref(p *float64) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+func sameFloat(a, b *float64) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return math.Abs(*a-*b) < 1e-6
+}
+
+// The readings come from this machine's /proc and from Redis.
+func TestBenchReadCPU(t *testing.T) {
+	opts, err := redis.ParseURL(testenv.RedisURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opts)
+	defer rdb.Close()
+	before := readCPU(context.Background(), 0, rdb)
+	for deadline := time.Now().Add(100 * time.Millisecond); time.Now().Before(deadline); { // spin: use CPU
+	}
+	after := readCPU(context.Background(), 0, rdb)
+	for name, d := range map[string]float64{"self": after.self - before.self, "machine": after.machineBusy - before.machineBusy} {
+		if !(d > 0) {
+			t.Errorf("%s CPU went from %v by %v after 100 ms of spinning, want more", name, before, d)
+		}
+	}
+	if math.IsNaN(after.redis) || after.redis < before.redis {
+		t.Errorf("redis CPU %v then %v, want a count that does not fall", before.redis, after.redis)
 	}
 }
 
