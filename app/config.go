@@ -58,10 +58,16 @@ type Config struct {
 	//
 	// The default keeps 8 × 256 events in flight per worker: processed rows
 	// are written in group commits, and a worker keeps up with ingestion
-	// only when enough events wait for each commit. With 256 in flight
-	// (the former default of 32) processing fell behind batched ingestion
+	// only when enough events wait for each commit. With 8 × 32 in
+	// flight (the former default) processing fell behind batched ingestion
 	// by a third; see BENCHMARKS.md.
 	RedisReadBatch int `env:"EVENTFLOW_REDIS_READ_BATCH" envDefault:"256"`
+	// PostgresReadBatch is how many outbox rows each consumer of the
+	// postgres transport locks at once and keeps in flight; the acked rows
+	// are deleted in one statement when the last of them is acknowledged.
+	// As with Redis, 8 × 256 in flight keep processing level with batched
+	// ingestion, where 8 × 64 fell behind by a quarter; see BENCHMARKS.md.
+	PostgresReadBatch int `env:"EVENTFLOW_POSTGRES_READ_BATCH" envDefault:"256"`
 	// RetryMax is how many times a transient failure is retried in-process
 	// before the event is dead-lettered as retries_exhausted.
 	RetryMax int `env:"EVENTFLOW_RETRY_MAX" envDefault:"3"`
@@ -277,6 +283,7 @@ func (c Config) Validate() error {
 	}{
 		{"EVENTFLOW_WORKER_CONCURRENCY", int64(c.WorkerConcurrency)},
 		{"EVENTFLOW_REDIS_READ_BATCH", int64(c.RedisReadBatch)},
+		{"EVENTFLOW_POSTGRES_READ_BATCH", int64(c.PostgresReadBatch)},
 		{"EVENTFLOW_MAX_EVENT_BYTES", c.MaxEventBytes},
 		{"EVENTFLOW_MAX_BATCH_EVENTS", int64(c.MaxBatchEvents)},
 		{"EVENTFLOW_MAX_BATCH_BYTES", c.MaxBatchBytes},
@@ -357,8 +364,11 @@ func (c Config) Validate() error {
 
 // InFlight is how many events one worker process handles at once.
 func (c Config) InFlight() int {
-	if c.Transport == TransportRedis {
+	switch c.Transport {
+	case TransportRedis:
 		return c.WorkerConcurrency * c.RedisReadBatch
+	case TransportPostgres:
+		return c.WorkerConcurrency * c.PostgresReadBatch
 	}
 	return c.WorkerConcurrency
 }

@@ -38,6 +38,7 @@ func openTransport(cfg Config, st store.Store, logger watermill.LoggerAdapter) (
 		t, err := pgtransport.New(pgtransport.Config{
 			DB:          pg.DB().DB,
 			Consumers:   cfg.WorkerConcurrency,
+			BatchSize:   cfg.PostgresReadBatch,
 			AckDeadline: cfg.RedeliveryIdle,
 		}, logger)
 		if err != nil {

@@ -30,8 +30,8 @@ func BenchmarkConsume(b *testing.B) {
 	if _, err := db.Exec(`CREATE TABLE bench_processed (event_id text PRIMARY KEY, processed_at timestamptz NOT NULL DEFAULT now())`); err != nil {
 		b.Fatalf("create scratch table: %v", err)
 	}
-	for _, consumers := range []int{1, 4, 8, 16} {
-		for _, batch := range []int{1, 10, 50} {
+	for _, consumers := range []int{1, 8, 16} {
+		for _, batch := range []int{1, 16, 256} {
 			b.Run(fmt.Sprintf("consumers=%d/batch=%d", consumers, batch), func(b *testing.B) {
 				var elapsed time.Duration
 				for range b.N {
@@ -137,7 +137,7 @@ func BenchmarkLatency(b *testing.B) {
 		b.Fatalf("create scratch table: %v", err)
 	}
 	for _, poll := range []time.Duration{10 * time.Millisecond, 100 * time.Millisecond, time.Second} {
-		for _, batch := range []int{1, 10, 50} {
+		for _, batch := range []int{1, 16, 256} {
 			b.Run(fmt.Sprintf("poll=%s/batch=%d", poll, batch), func(b *testing.B) {
 				var latencies []time.Duration
 				for range b.N {

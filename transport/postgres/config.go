@@ -9,21 +9,19 @@ import (
 
 // Defaults for the zero fields of Config.
 const (
-	// DefaultConsumers is 8: from a backlog (BenchmarkConsume, 2 vCPUs,
-	// handler = one INSERT), 8 consumers of batch 10 handle about 4.5-5k
-	// msg/s, 4 about 3.5k and 16 about 5k: the database is the limit by 8.
+	// DefaultConsumers is 8, eventflow's default worker concurrency.
 	DefaultConsumers = 8
-	// DefaultBatchSize is 10. Locking 10 rows per poll shares the poll and
-	// the commit of the acks between 10 messages: 8 consumers handle a
-	// backlog about 3 times as fast as with batches of 1 (1.6k msg/s), and
-	// batches of 50 add only 5-20% more (5.3-5.5k msg/s). A batch costs
-	// latency in other ways, which argue for small ones: its messages are
-	// handled one after the other, so a message whose handler is slow
-	// (retrying, say) holds up the rest of its batch, which the other
-	// consumers skip; fewer than Consumers × BatchSize waiting messages
-	// keep only some consumers busy; and a crashed consumer hands its
-	// whole batch back to be handled again.
-	DefaultBatchSize = 10
+	// DefaultBatchSize is 256. A consumer hands its whole batch out at
+	// once, so a handler has Consumers × BatchSize messages in flight, and
+	// eventflow's group commits of processed_events carry as many rows as
+	// are in flight. With 8 consumers, batches of 100 events posted at
+	// about 9,000/s were processed at 6,600/s with batches of 64, 8,000/s
+	// with 128 and 8,900/s with 256 (`eventflow bench`, BENCHMARKS.md).
+	// A batch costs in other ways, which argue against huge ones: its rows
+	// are deleted only when its last message is acked, so a slow message
+	// (retrying, say) keeps the acked ones in the table and locked until
+	// then; and a crashed consumer hands its whole batch back.
+	DefaultBatchSize = 256
 	// DefaultPollInterval is 100ms. With jittered polls (see
 	// jitteredPolls), 8 idle consumers run about 80 polls a second
 	// (BEGIN, one indexed SELECT, COMMIT; no disk writes), and at 200
@@ -52,16 +50,16 @@ type Config struct {
 	// the API needs. New refuses a pool capped at Consumers or fewer, in
 	// which the handlers could wait forever.
 	DB *sql.DB
-	// Consumers is how many messages of a topic this process handles at
-	// once: each Subscribe runs this many consumers, each with one message
+	// Consumers is how many batches of a topic this process handles at
+	// once: each Subscribe runs this many consumers, each with one batch
 	// in flight. Default DefaultConsumers.
 	Consumers int
 	// BatchSize is how many rows a consumer locks per poll and hands to
-	// the handler one after the other, in one transaction. The rows acked
-	// are deleted when the batch ends; a crash hands all of them back. A
-	// larger batch handles a backlog faster, a smaller one lets a slow
-	// message hold up fewer others: 1 for none, at a third of the
-	// throughput. Default DefaultBatchSize.
+	// the handler all at once, in one transaction. The rows acked are
+	// deleted when the batch ends, after its last ack or its AckDeadline;
+	// a crash hands all of them back. A larger batch lets the handler
+	// group more, a smaller one lets a slow message hold back fewer
+	// deletes. Default DefaultBatchSize.
 	BatchSize int
 	// PollInterval is how long a consumer waits after a poll that found
 	// nothing. Default DefaultPollInterval.

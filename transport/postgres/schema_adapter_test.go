@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"database/sql"
-	"database/sql/driver"
 	"errors"
 	"strings"
 	"testing"
@@ -135,25 +134,5 @@ func TestUnmarshalMessage(t *testing.T) {
 	scanErr := errors.New("connection lost")
 	if _, err := a.UnmarshalMessage(wsql.UnmarshalMessageParams{Row: fakeRow{err: scanErr}}); !errors.Is(err, scanErr) {
 		t.Errorf("UnmarshalMessage of an unreadable row: got %v, want %v", err, scanErr)
-	}
-}
-
-func TestAckMessageQueryDeletesOnlyTheAckedRows(t *testing.T) {
-	t.Parallel()
-	rows := []wsql.Row{{Offset: 3}, {Offset: 5}, {Offset: 8}, {Offset: 9}}
-	q, err := offsetsAdapter{}.AckMessageQuery(wsql.AckMessageQueryParams{Topic: "events", LastRow: rows[1], Rows: rows})
-	if err != nil {
-		t.Fatalf("AckMessageQuery: %v", err)
-	}
-	if !strings.HasPrefix(q.Query, "DELETE FROM eventflow_outbox") {
-		t.Errorf("query %q, want a delete", q.Query)
-	}
-	v, err := q.Args[0].(driver.Valuer).Value()
-	if err != nil || v != "{3,5}" {
-		t.Errorf("deletes offsets %v (%v), want {3,5}: the rows up to the last acked one", v, err)
-	}
-
-	if _, err := (offsetsAdapter{}).AckMessageQuery(wsql.AckMessageQueryParams{LastRow: wsql.Row{Offset: 4}, Rows: rows}); err == nil {
-		t.Error("AckMessageQuery with a last row outside the batch returned nil")
 	}
 }

@@ -2,14 +2,17 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/lib/pq"
 )
 
 // ErrClosed is returned by Subscribe, Publish and PublishTx after Close.
@@ -20,16 +23,14 @@ var ErrClosed = errors.New("postgres transport is closed")
 // queries, which only a database that stopped answering makes necessary.
 const closeGrace = 10 * time.Second
 
-// subscriber runs, for each Subscribe call, Config.Consumers watermill-sql
-// subscribers of the topic and merges their messages into one channel.
-// Each of them has one message in flight, so the merged channel has up to
-// Config.Consumers.
+// subscriber runs, for each Subscribe call, Config.Consumers consumers of
+// the topic, all sending to one channel. Each consumer hands out its whole
+// batch at once, so the channel carries up to Consumers × BatchSize
+// messages in flight.
 type subscriber struct {
-	cfg     Config
-	db      wsql.Beginner
-	schema  schemaAdapter
-	offsets offsetsAdapter
-	logger  watermill.LoggerAdapter
+	cfg    Config
+	schema schemaAdapter
+	logger watermill.LoggerAdapter
 
 	mu     sync.Mutex
 	closed bool
@@ -38,13 +39,12 @@ type subscriber struct {
 	closeDone chan struct{}
 }
 
-// subscription is one Subscribe call: its consumers and the goroutines
-// that merge their channels.
+// subscription is one Subscribe call.
 type subscription struct {
 	stopping chan struct{} // closed by stop
 	stopOnce sync.Once
-	// done is closed after the consumers are closed and the merged channel
-	// is closed; closeErr is set before.
+	// done is closed after the consumers have returned and the channel is
+	// closed; closeErr is set before.
 	done     chan struct{}
 	closeErr error
 }
@@ -56,7 +56,6 @@ func (s *subscription) stop() {
 func newSubscriber(cfg Config, schema schemaAdapter, logger watermill.LoggerAdapter) *subscriber {
 	return &subscriber{
 		cfg:       cfg,
-		db:        wsql.BeginnerFromStdSQL(cfg.DB),
 		schema:    schema,
 		logger:    logger,
 		active:    make(map[*subscription]struct{}),
@@ -73,6 +72,9 @@ func newSubscriber(cfg Config, schema schemaAdapter, logger watermill.LoggerAdap
 // consumers then stop waiting for acks: what was acked in their batches is
 // deleted, the rest is unlocked and delivered again.
 func (s *subscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
+	if !validTopic.MatchString(topic) {
+		return nil, fmt.Errorf("subscribe to %q: %w", topic, wsql.ErrInvalidTopicName)
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -83,34 +85,35 @@ func (s *subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 	s.mu.Unlock()
 
 	// The consumers' queries do not end with ctx, but when the consumers
-	// are closed: cancelling them would roll back the acks of the batches
-	// under way, and those messages would be handled twice. runCancel
-	// stops them only when closing takes longer than closeGrace. Values of
-	// ctx stay visible in the messages' contexts.
+	// have finished their batches: cancelling them would roll back the
+	// acks of the batches under way, and those messages would be handled
+	// twice. runCancel stops them only when that takes longer than
+	// closeGrace. Values of ctx stay visible in the messages' contexts.
 	runCtx, runCancel := context.WithCancel(context.WithoutCancel(ctx))
-	consumers, err := s.startConsumers(runCtx, topic)
-	if err != nil {
-		err = errors.Join(err, closeConsumers(consumers))
-		runCancel()
-		s.release(sub)
-		close(sub.done)
-		return nil, fmt.Errorf("subscribe to %s: %w", topic, err)
-	}
-
 	out := make(chan *message.Message)
+	var consumers sync.WaitGroup
+	for i := range s.cfg.Consumers {
+		c := &consumer{cfg: s.cfg, schema: s.schema, logger: s.logger, topic: topic, out: out, stopping: sub.stopping}
+		// Started apart, so that idle consumers poll at different times.
+		start := time.Duration(i) * s.cfg.PollInterval / time.Duration(s.cfg.Consumers)
+		consumers.Go(func() { c.run(runCtx, start) })
+	}
 	go func() {
-		var wg sync.WaitGroup
-		for _, c := range consumers {
-			wg.Go(func() { c.forward(out, sub.stopping) })
-		}
 		select {
 		case <-ctx.Done():
 		case <-sub.stopping:
 		}
 		sub.stop()
-		sub.closeErr = closeWithin(consumers, closeGrace, runCancel)
+		finished := make(chan struct{})
+		go func() { consumers.Wait(); close(finished) }()
+		select {
+		case <-finished:
+		case <-time.After(closeGrace):
+			sub.closeErr = fmt.Errorf("consumers of %s did not finish their batches within %s: their messages are delivered again", topic, closeGrace)
+			runCancel()
+			<-finished
+		}
 		runCancel()
-		wg.Wait()
 		s.release(sub)
 		close(out)
 		close(sub.done)
@@ -124,86 +127,224 @@ func (s *subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 	return out, nil
 }
 
-// consumer is one watermill-sql subscriber of a subscription, with its
-// channel.
+// consumer is one loop of a subscription: lock a batch, hand it out, wait
+// for the acks, delete the acked rows, commit, and again.
 type consumer struct {
-	*wsql.Subscriber
-	in <-chan *message.Message
+	cfg      Config
+	schema   schemaAdapter
+	logger   watermill.LoggerAdapter
+	topic    string
+	out      chan<- *message.Message
+	stopping <-chan struct{}
 }
 
-// startConsumers creates and subscribes the consumers of topic. On error it
-// returns the consumers created so far, for the caller to close.
-func (s *subscriber) startConsumers(ctx context.Context, topic string) ([]*consumer, error) {
-	ackDeadline := s.cfg.AckDeadline
-	var consumers []*consumer
-	for i := range s.cfg.Consumers {
-		sub, err := wsql.NewSubscriber(s.db, wsql.SubscriberConfig{
-			AckDeadline:    &ackDeadline,
-			PollInterval:   s.cfg.PollInterval,
-			ResendInterval: s.cfg.ResendInterval,
-			RetryInterval:  retryInterval,
-			BackoffManager: newJitteredPolls(s.cfg.PollInterval),
-			SchemaAdapter:  s.schema,
-			OffsetsAdapter: s.offsets,
-		}, s.logger)
-		if err != nil {
-			return consumers, fmt.Errorf("create consumer %d: %w", i, err)
-		}
-		c := &consumer{Subscriber: sub}
-		consumers = append(consumers, c)
-		if c.in, err = sub.Subscribe(ctx, topic); err != nil {
-			return consumers, fmt.Errorf("start consumer %d: %w", i, err)
-		}
-	}
-	return consumers, nil
-}
-
-// forward copies the messages of c to the merged channel until c's channel
-// is closed. Once the subscription is stopping it drops them instead: c
-// sees it is closed rather than an ack, and keeps the row for redelivery.
-func (c *consumer) forward(out chan<- *message.Message, stopping <-chan struct{}) {
-	for msg := range c.in {
-		// Checked first, because a select picks at random among ready
-		// cases: a row that a closing consumer released and another
-		// consumer took again must not be handed out after the stop.
-		select {
-		case <-stopping:
-			continue
+// run handles batches until the subscription stops. A full batch is
+// followed by the next poll at once; an empty one by a wait of about
+// PollInterval, jittered so that idle consumers do not poll in step; a
+// failed one by retryInterval.
+func (c *consumer) run(ctx context.Context, start time.Duration) {
+	wait := start
+	for c.sleep(wait) {
+		n, err := c.batch(ctx)
+		switch {
+		case err != nil:
+			c.logger.Error("Outbox batch failed; its messages are delivered again", err, watermill.LogFields{"topic": c.topic})
+			wait = retryInterval
+		case n == 0:
+			wait = jitter(c.cfg.PollInterval)
 		default:
-		}
-		select {
-		case out <- msg:
-		case <-stopping:
+			wait = 0
 		}
 	}
 }
 
-// closeWithin closes the consumers, which finish their batches, and calls
-// cancel if that takes longer than grace.
-func closeWithin(consumers []*consumer, grace time.Duration, cancel context.CancelFunc) error {
-	closed := make(chan error, 1)
-	go func() { closed <- closeConsumers(consumers) }()
-	timer := time.NewTimer(grace)
-	defer timer.Stop()
+// jitter returns a random duration between half and one and a half d, d
+// on average. Consumers started together would otherwise poll in step
+// forever, so that an event waited PollInterval/2 on average whatever
+// their number; spread out, they see it after about
+// PollInterval/(Consumers+1).
+func jitter(d time.Duration) time.Duration {
+	return d/2 + rand.N(d)
+}
+
+// sleep waits d and reports whether the subscription is still running.
+func (c *consumer) sleep(d time.Duration) bool {
 	select {
-	case err := <-closed:
-		return err
-	case <-timer.C:
-		cancel()
-		return <-closed
+	case <-c.stopping:
+		return false
+	default:
+	}
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-c.stopping:
+		return false
+	case <-t.C:
+		return true
 	}
 }
 
-// closeConsumers closes the consumers side by side: each Close waits for
-// its consumer's batch to end.
-func closeConsumers(consumers []*consumer) error {
-	errs := make([]error, len(consumers))
-	var wg sync.WaitGroup
-	for i, c := range consumers {
-		wg.Go(func() { errs[i] = c.Close() })
+// batch locks up to BatchSize rows of the topic that nobody else holds,
+// hands their messages out, and deletes the acked ones in the same
+// transaction. It returns how many rows it locked. The rows not acked are
+// unlocked when the transaction ends, to be delivered again; if the
+// delete or the commit fails, so are the acked ones.
+func (c *consumer) batch(ctx context.Context) (int, error) {
+	tx, err := c.cfg.DB.BeginTx(ctx, &sql.TxOptions{Isolation: c.schema.SubscribeIsolationLevel()})
+	if err != nil {
+		return 0, fmt.Errorf("begin: %w", err)
 	}
-	wg.Wait()
-	return errors.Join(errs...)
+	defer func() { _ = tx.Rollback() }()
+	rows, err := c.lock(ctx, tx)
+	if err != nil || len(rows) == 0 {
+		return 0, err
+	}
+	acked := c.deliver(ctx, rows)
+	if len(acked) > 0 {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM `+outboxTable+` WHERE "offset" = ANY($1)`, pq.Array(acked)); err != nil {
+			return len(rows), fmt.Errorf("delete %d acked rows: %w", len(acked), err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return len(rows), fmt.Errorf("commit %d acked rows: %w", len(acked), err)
+	}
+	return len(rows), nil
+}
+
+// lock selects and locks the next batch (schemaAdapter.SelectQuery) and
+// reads its rows (schemaAdapter.UnmarshalMessage).
+func (c *consumer) lock(ctx context.Context, tx *sql.Tx) ([]wsql.Row, error) {
+	q, err := c.schema.SelectQuery(wsql.SelectQueryParams{Topic: c.topic})
+	if err != nil {
+		return nil, err
+	}
+	rows, err := tx.QueryContext(ctx, q.Query, q.Args...)
+	if err != nil {
+		return nil, fmt.Errorf("lock a batch: %w", err)
+	}
+	defer func() { _ = rows.Close() }()
+	var batch []wsql.Row
+	for rows.Next() {
+		r, err := c.schema.UnmarshalMessage(wsql.UnmarshalMessageParams{Row: rows})
+		if err != nil {
+			return nil, err
+		}
+		batch = append(batch, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read the batch: %w", err)
+	}
+	return batch, nil
+}
+
+// deliver hands every message of the batch out, in the order of the rows,
+// without waiting for one ack before the next message: the handler has
+// the whole batch in flight, and its group commits share a batch's rows.
+// It returns the offsets of the messages acked before the batch ended:
+// when every message is acked, when AckDeadline has passed since the
+// batch was locked, or when the subscription stops. The contexts of the
+// messages still in flight are then cancelled.
+//
+// A nacked message is handed out again after ResendInterval, its row
+// still locked, while the rest of the batch goes on.
+func (c *consumer) deliver(ctx context.Context, rows []wsql.Row) []int64 {
+	batchCtx, cancel := context.WithTimeout(ctx, c.cfg.AckDeadline)
+	defer cancel()
+	go func() {
+		select {
+		case <-c.stopping:
+			cancel()
+		case <-batchCtx.Done():
+		}
+	}()
+
+	acked := make([]bool, len(rows))
+	var waiting sync.WaitGroup
+	for i, r := range rows {
+		msg, done := c.handOut(batchCtx, r.Msg)
+		if msg == nil {
+			break // the batch ended before every message went out
+		}
+		waiting.Go(func() {
+			acked[i] = c.await(batchCtx, msg, done)
+		})
+	}
+	waiting.Wait()
+
+	offsets := make([]int64, 0, len(rows))
+	for i, ok := range acked {
+		if ok {
+			offsets = append(offsets, rows[i].Offset)
+		}
+	}
+	return offsets
+}
+
+// handOut gives msg a context of its own, cancelled when the batch ends,
+// and sends it to the subscription's channel. It returns the message and
+// the cancel of its context, or nil when the batch ended first.
+func (c *consumer) handOut(batchCtx context.Context, msg *message.Message) (*message.Message, context.CancelFunc) {
+	// Checked first, because a select picks at random among ready cases:
+	// nothing goes out once the batch has ended or the subscription is
+	// stopping. The stop is checked itself, not only through batchCtx,
+	// which ends a moment later: a row that a stopping consumer has just
+	// released and this one locked must not be handed out after the stop.
+	select {
+	case <-c.stopping:
+		return nil, nil
+	default:
+	}
+	if batchCtx.Err() != nil {
+		return nil, nil
+	}
+	msgCtx, cancel := context.WithCancel(batchCtx)
+	msg.SetContext(msgCtx)
+	select {
+	case c.out <- msg:
+		return msg, cancel
+	case <-batchCtx.Done():
+	case <-c.stopping:
+	}
+	cancel()
+	return nil, nil
+}
+
+// await waits for the ack of msg, handing it out again after each nack,
+// and reports whether it was acked before the batch ended. The context of
+// each message handed out is cancelled once its ack or nack is in, as
+// Watermill's subscribers do.
+func (c *consumer) await(batchCtx context.Context, msg *message.Message, cancel context.CancelFunc) bool {
+	for {
+		select {
+		case <-msg.Acked():
+			cancel()
+			return true
+		case <-msg.Nacked():
+			cancel()
+			resend := time.NewTimer(c.cfg.ResendInterval)
+			select {
+			case <-resend.C:
+			case <-batchCtx.Done():
+				resend.Stop()
+				return false
+			}
+			if msg, cancel = c.handOut(batchCtx, msg.Copy()); msg == nil {
+				return false
+			}
+		case <-batchCtx.Done():
+			cancel()
+			// An ack given just as the batch ended still counts.
+			select {
+			case <-msg.Acked():
+				return true
+			default:
+				return false
+			}
+		}
+	}
 }
 
 func (s *subscriber) release(sub *subscription) {

@@ -15,15 +15,15 @@ import (
 )
 
 // With at least Consumers × BatchSize messages waiting, every consumer
-// locks a batch, and the handler gets one message of each at once. (With
-// fewer, the first consumers take them all and handle their batches one
-// message after the other.)
+// locks a full batch and hands all of it out at once: the handler has
+// Consumers × BatchSize messages in flight, and never more.
 func TestSubscriberHasConsumersMessagesInFlight(t *testing.T) {
 	t.Parallel()
-	const consumers = 4
-	tr := newTestTransport(t, Config{Consumers: consumers})
+	const consumers, batch = 4, 5
+	tr := newTestTransport(t, Config{Consumers: consumers, BatchSize: batch})
 	topic := newTopic()
-	total := 2 * consumers * DefaultBatchSize
+	const inFlightWant = consumers * batch
+	total := 2 * inFlightWant
 	for i := range total {
 		publish(t, tr, topic, fmt.Sprint(i))
 	}
@@ -54,32 +54,43 @@ func TestSubscriberHasConsumersMessagesInFlight(t *testing.T) {
 	})
 	runRouter(t, router)
 
-	for range consumers {
+	for range inFlightWant {
 		select {
 		case <-started:
 		case <-time.After(waitTimeout):
-			t.Fatalf("fewer than %d handlers started within %s", consumers, waitTimeout)
+			t.Fatalf("fewer than %d handlers started within %s", inFlightWant, waitTimeout)
 		}
 	}
+	nothingStarted(t, started, 200*time.Millisecond)
 	mu.Lock()
-	if inFlight != consumers {
-		t.Errorf("with all handlers blocked, %d messages in flight, want %d", inFlight, consumers)
+	if inFlight != inFlightWant {
+		t.Errorf("with all handlers blocked, %d messages in flight, want %d", inFlight, inFlightWant)
 	}
 	mu.Unlock()
 
 	close(release)
-	for range total - consumers {
+	for range total - inFlightWant {
 		select {
 		case <-started:
 		case <-time.After(waitTimeout):
-			t.Fatalf("the other %d messages were not handled within %s", total-consumers, waitTimeout)
+			t.Fatalf("the other %d messages were not handled within %s", total-inFlightWant, waitTimeout)
 		}
 	}
 	eventually(t, depthIs(t, tr, topic, 0))
 	mu.Lock()
 	defer mu.Unlock()
-	if maxInFlight != consumers {
-		t.Errorf("at most %d messages in flight, want %d", maxInFlight, consumers)
+	if maxInFlight != inFlightWant {
+		t.Errorf("at most %d messages in flight, want %d", maxInFlight, inFlightWant)
+	}
+}
+
+// nothingStarted fails the test if a handler starts within d.
+func nothingStarted(t *testing.T, started <-chan struct{}, d time.Duration) {
+	t.Helper()
+	select {
+	case <-started:
+		t.Error("a handler started while all were blocked: more in flight than the batches hold")
+	case <-time.After(d):
 	}
 }
 
@@ -121,6 +132,103 @@ func TestSubscriberRedeliversNackedMessage(t *testing.T) {
 	}
 	got.Ack()
 	eventually(t, depthIs(t, tr, topic, 0))
+}
+
+// A nacked message waits ResendInterval with its row locked, but the rest
+// of its batch does not wait for it.
+func TestSubscriberNackDoesNotHoldUpTheBatch(t *testing.T) {
+	t.Parallel()
+	const resend = time.Second
+	tr := newTestTransport(t, Config{Consumers: 1, BatchSize: 10, ResendInterval: resend})
+	topic := newTopic()
+	first := publish(t, tr, topic, "nacked")
+	publish(t, tr, topic, "two")
+	publish(t, tr, topic, "three")
+	msgs := subscribe(t, tr, topic)
+
+	nacked := receive(t, msgs)
+	if nacked.UUID != first.UUID {
+		t.Fatalf("got %s first, want %s", nacked.UUID, first.UUID)
+	}
+	start := time.Now()
+	nacked.Nack()
+	for range 2 {
+		receive(t, msgs).Ack()
+	}
+	if elapsed := time.Since(start); elapsed >= resend {
+		t.Errorf("the rest of the batch came %s after the nack, not before the resend (%s)", elapsed, resend)
+	}
+	// The acked rows are deleted when the batch ends, with the nacked one.
+	if n, err := tr.Depth(t.Context(), topic); err != nil || n != 3 {
+		t.Errorf("Depth while the batch is under way = %d, %v; want 3", n, err)
+	}
+	again := receive(t, msgs)
+	if again.UUID != first.UUID {
+		t.Errorf("got %s after the resend interval, want %s again", again.UUID, first.UUID)
+	}
+	if elapsed := time.Since(start); elapsed < resend {
+		t.Errorf("resent %s after the nack, before ResendInterval %s", elapsed, resend)
+	}
+	again.Ack()
+	eventually(t, depthIs(t, tr, topic, 0))
+}
+
+// A batch whose messages are acked out of order, one never, deletes the
+// acked rows, whatever their place, and hands the other back.
+func TestSubscriberDeletesOnlyTheAckedRows(t *testing.T) {
+	t.Parallel()
+	const deadline = 300 * time.Millisecond
+	tr := newTestTransport(t, Config{Consumers: 1, BatchSize: 10, AckDeadline: deadline, PollInterval: 10 * time.Millisecond})
+	topic := newTopic()
+	for i := range 4 {
+		publish(t, tr, topic, fmt.Sprint(i))
+	}
+	msgs := subscribe(t, tr, topic)
+	batch := make([]*message.Message, 4)
+	for i := range batch {
+		batch[i] = receive(t, msgs)
+	}
+	batch[3].Ack()
+	batch[0].Ack()
+	batch[2].Ack()
+	// batch[1] is never acked: its context ends with the ack deadline.
+	select {
+	case <-batch[1].Context().Done():
+	case <-time.After(waitTimeout):
+		t.Fatalf("context of the unacked message not cancelled within %s", waitTimeout)
+	}
+	for _, i := range []int{0, 2, 3} {
+		select {
+		case <-batch[i].Context().Done():
+		default:
+			t.Errorf("context of acked message %d not cancelled", i)
+		}
+	}
+	got := receive(t, msgs)
+	if got.UUID != batch[1].UUID {
+		t.Errorf("got %s %q again, want the unacked %s %q", got.UUID, got.Payload, batch[1].UUID, batch[1].Payload)
+	}
+	if n, err := tr.Depth(t.Context(), topic); err != nil || n != 1 {
+		t.Errorf("Depth with the unacked message delivered again = %d, %v; want 1", n, err)
+	}
+	got.Ack()
+	eventually(t, depthIs(t, tr, topic, 0))
+}
+
+func TestJitter(t *testing.T) {
+	t.Parallel()
+	const poll = 100 * time.Millisecond
+	seen := map[time.Duration]bool{}
+	for range 100 {
+		d := jitter(poll)
+		if d < poll/2 || d >= 3*poll/2 {
+			t.Fatalf("jitter(%s) = %s, want within [%s, %s)", poll, d, poll/2, 3*poll/2)
+		}
+		seen[d] = true
+	}
+	if len(seen) < 50 {
+		t.Errorf("%d distinct waits in 100: not spread", len(seen))
+	}
 }
 
 func TestSubscriberRedeliversAfterAckDeadline(t *testing.T) {
