@@ -25,6 +25,29 @@ func TestLoadConfigDefaults(t *testing.T) {
 	}
 }
 
+// A worker's group commits may grow as large as the events it has in
+// flight: every consumer's batch, on both transports that batch.
+func TestConfigInFlight(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		env  []string
+		want int
+	}{
+		{nil, 8 * 256},
+		{[]string{"EVENTFLOW_REDIS_READ_BATCH=32", "EVENTFLOW_WORKER_CONCURRENCY=4"}, 4 * 32},
+		{[]string{"EVENTFLOW_TRANSPORT=postgres", "EVENTFLOW_POSTGRES_READ_BATCH=16"}, 8 * 16},
+		{[]string{"EVENTFLOW_TRANSPORT=memory", "EVENTFLOW_REDIS_READ_BATCH=32"}, 8},
+	} {
+		cfg, err := LoadConfig(tc.env, "")
+		if err != nil {
+			t.Fatalf("%v: %v", tc.env, err)
+		}
+		if got := cfg.InFlight(); got != tc.want {
+			t.Errorf("%v: InFlight() = %d, want %d", tc.env, got, tc.want)
+		}
+	}
+}
+
 func TestLoadConfigReadsEnvironmentAndDotenv(t *testing.T) {
 	t.Parallel()
 	dotenv := filepath.Join(t.TempDir(), ".env")
@@ -69,6 +92,7 @@ func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
 		{"EVENTFLOW_RELAY_AFTER=5s", "EVENTFLOW_RELAY_AFTER"},
 		{"EVENTFLOW_MAX_DELIVERIES=1", "EVENTFLOW_MAX_DELIVERIES"},
 		{"EVENTFLOW_PROCESS_COMMITS=0", "EVENTFLOW_PROCESS_COMMITS"},
+		{"EVENTFLOW_POSTGRES_READ_BATCH=0", "EVENTFLOW_POSTGRES_READ_BATCH"},
 		{"EVENTFLOW_REDIS_TRIM_INTERVAL=-1s", "EVENTFLOW_REDIS_TRIM_INTERVAL"},
 	} {
 		_, err := LoadConfig(strings.Split(tc.env, "\x00"), "")
