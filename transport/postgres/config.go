@@ -22,8 +22,8 @@ const (
 	// (retrying, say) keeps the acked ones in the table and locked until
 	// then; and a crashed consumer hands its whole batch back.
 	DefaultBatchSize = 256
-	// DefaultPollInterval is 100ms. With jittered polls (see
-	// jitteredPolls), 8 idle consumers run about 80 polls a second
+	// DefaultPollInterval is 100ms. With jittered polls (see jitter), 8
+	// idle consumers run about 80 polls a second
 	// (BEGIN, one indexed SELECT, COMMIT; no disk writes), and at 200
 	// msg/s an event waits 9ms in the median and 50ms at the 99th
 	// percentile (BenchmarkLatency). 10ms gets that down to 3ms and 8ms
@@ -44,11 +44,13 @@ type Config struct {
 	// migration 00002_outbox.sql applied. Close does not close it.
 	// Required.
 	//
-	// A consumer holds a connection for as long as it has messages in
-	// flight, and the handler of each message needs one more for its own
-	// writes: give the pool at least 2 × Consumers connections, plus what
-	// the API needs. New refuses a pool capped at Consumers or fewer, in
-	// which the handlers could wait forever.
+	// A consumer holds a connection for as long as its batch is out, and
+	// the handlers of its messages need others for their own writes,
+	// waiting for one when the pool has fewer free connections than
+	// messages in flight (eventflow's process handler writes through a
+	// few group commits instead). New refuses a pool capped at Consumers
+	// or fewer, in which the handlers could wait forever; give it
+	// Consumers plus what the handlers and the API use at once.
 	DB *sql.DB
 	// Consumers is how many batches of a topic this process handles at
 	// once: each Subscribe runs this many consumers, each with one batch
@@ -56,20 +58,22 @@ type Config struct {
 	Consumers int
 	// BatchSize is how many rows a consumer locks per poll and hands to
 	// the handler all at once, in one transaction. The rows acked are
-	// deleted when the batch ends, after its last ack or its AckDeadline;
-	// a crash hands all of them back. A larger batch lets the handler
-	// group more, a smaller one lets a slow message hold back fewer
-	// deletes. Default DefaultBatchSize.
+	// deleted when the batch ends, after its last ack or its AckDeadline,
+	// and the consumer locks no new batch before: one slow message (in
+	// retries, say) idles its consumer and keeps the acked rows of its
+	// batch in the table until then. A crash hands the whole batch back.
+	// A larger batch lets the handler group more, a smaller one lets a
+	// slow message hold back less. Default DefaultBatchSize.
 	BatchSize int
 	// PollInterval is how long a consumer waits after a poll that found
 	// nothing. Default DefaultPollInterval.
 	PollInterval time.Duration
-	// AckDeadline is how long a message may stay unacknowledged, nacks
-	// and resends included: then its context is cancelled and its row
+	// AckDeadline is how long a batch may stay out, counted from the
+	// poll that locked it, nacks and resends included: then the contexts
+	// of its messages not yet acked are cancelled and their rows
 	// released, to be delivered again by the next poll. It must exceed
-	// the longest handling of a message, in-process retries included, and
-	// any idle_in_transaction_session_timeout must exceed it: a consumer
-	// waits for its handler inside its transaction. Default
+	// the longest handling of a message, in-process retries included (a
+	// message resent late in the batch gets what is left). Default
 	// DefaultAckDeadline.
 	AckDeadline time.Duration
 	// ResendInterval is how long a consumer waits before it hands a nacked

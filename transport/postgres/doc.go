@@ -70,12 +70,19 @@
 //   - A process dies or loses its connection: Postgres rolls back its
 //     transactions, and the rows of its batches, acked or not, are
 //     delivered again. At most Consumers × BatchSize messages per process
-//     come twice.
+//     come twice. A consumer whose process lives on finds its
+//     transaction gone at its next heartbeat (it pings the transaction
+//     every 5s, or four times within AckDeadline, while a batch is out)
+//     and ends the batch there, cancelling the contexts of its messages,
+//     which other consumers may be handling by then.
 //   - Close, the router's close, or the cancellation of Subscribe's
 //     context, with messages in flight: their contexts are cancelled, the
-//     acks already given are committed, and the messages in flight and the
-//     rest of their batches are delivered again. Close waits up to 10s for
-//     the consumers' commits, then cancels their queries.
+//     acks already given are committed, and the messages in flight, the
+//     ones waiting for a resend and the rest of their batches are
+//     delivered again: up to Consumers × BatchSize messages, which a
+//     graceful restart therefore hands to the next process (as the Redis
+//     transport does). Close waits up to 10s for the consumers' commits,
+//     then cancels their queries.
 //   - A row that is not a valid message (metadata that is not a JSON
 //     object of strings, or an empty uuid, written by hand, say): it
 //     arrives as a message flagged with transport.MalformedMetadataKey,
@@ -90,11 +97,11 @@
 //     failed polls and start consuming once the table is there.
 //
 // Postgres settings: a consumer keeps its transaction open, and so a
-// connection, for as long as its batch is being handled, and the handler
-// of each message needs one more for its own writes: give the pool
-// 2 × Consumers connections besides the API's (New refuses a pool capped
-// at Consumers or fewer). The server sees such a consumer as idle in
-// transaction while the handler runs, so an
-// idle_in_transaction_session_timeout must exceed Config.AckDeadline.
-// Transactions elsewhere do not delay delivery.
+// connection, for as long as its batch is out, and the handlers need
+// connections of their own for their writes (see Config.DB; New refuses
+// a pool capped at Consumers or fewer). The server sees such a consumer
+// as idle in transaction between its heartbeats, so an
+// idle_in_transaction_session_timeout must exceed 5s; a shorter one ends
+// every batch that takes longer. Transactions elsewhere do not delay
+// delivery.
 package postgres

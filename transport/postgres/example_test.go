@@ -51,8 +51,8 @@ func ExampleTransport_PublishTx() {
 	}
 }
 
-// A worker process: one router handler gets up to Consumers messages at
-// once, from the outbox that every worker process shares.
+// A worker process: one router handler gets up to Consumers × BatchSize
+// messages at once, from the outbox that every worker process shares.
 func ExampleTransport_Subscriber() {
 	db, err := sql.Open("postgres", "postgres://postgres@127.0.0.1:5432/eventflow?sslmode=disable")
 	if err != nil {

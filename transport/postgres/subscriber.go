@@ -138,8 +138,8 @@ type consumer struct {
 	stopping <-chan struct{}
 }
 
-// run handles batches until the subscription stops. A full batch is
-// followed by the next poll at once; an empty one by a wait of about
+// run handles batches until the subscription stops. A batch that found
+// rows is followed by the next poll at once; an empty one by a wait of about
 // PollInterval, jittered so that idle consumers do not poll in step; a
 // failed one by retryInterval.
 func (c *consumer) run(ctx context.Context, start time.Duration) {
@@ -202,7 +202,7 @@ func (c *consumer) batch(ctx context.Context) (int, error) {
 	if err != nil || len(rows) == 0 {
 		return 0, err
 	}
-	acked := c.deliver(ctx, rows)
+	acked := c.deliver(ctx, tx, rows)
 	if len(acked) > 0 {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM `+outboxTable+` WHERE "offset" = ANY($1)`, pq.Array(acked)); err != nil {
 			return len(rows), fmt.Errorf("delete %d acked rows: %w", len(acked), err)
@@ -245,21 +245,30 @@ func (c *consumer) lock(ctx context.Context, tx *sql.Tx) ([]wsql.Row, error) {
 // the whole batch in flight, and its group commits share a batch's rows.
 // It returns the offsets of the messages acked before the batch ended:
 // when every message is acked, when AckDeadline has passed since the
-// batch was locked, or when the subscription stops. The contexts of the
-// messages still in flight are then cancelled.
+// batch was locked, when the subscription stops, or when the batch's
+// transaction is found dead. The contexts of the messages still in
+// flight are then cancelled.
 //
 // A nacked message is handed out again after ResendInterval, its row
 // still locked, while the rest of the batch goes on.
-func (c *consumer) deliver(ctx context.Context, rows []wsql.Row) []int64 {
+//
+// While the batch is out, tx is pinged every heartbeat: a connection
+// lost meanwhile (the server restarted, or ended it for being idle in
+// transaction too long) has released the rows to other consumers, which
+// may be handling them already, and nothing acked can be deleted any
+// more; going on would only hand out resends and make handlers wait for
+// nothing until AckDeadline.
+func (c *consumer) deliver(ctx context.Context, tx *sql.Tx, rows []wsql.Row) []int64 {
 	batchCtx, cancel := context.WithTimeout(ctx, c.cfg.AckDeadline)
 	defer cancel()
+	watched := make(chan struct{})
 	go func() {
-		select {
-		case <-c.stopping:
-			cancel()
-		case <-batchCtx.Done():
-		}
+		defer close(watched)
+		c.watch(ctx, batchCtx, cancel, tx)
 	}()
+	// The watcher uses tx, and the caller's delete and commit come next.
+	defer func() { <-watched }()
+	defer cancel()
 
 	acked := make([]bool, len(rows))
 	var waiting sync.WaitGroup
@@ -281,6 +290,48 @@ func (c *consumer) deliver(ctx context.Context, rows []wsql.Row) []int64 {
 		}
 	}
 	return offsets
+}
+
+// heartbeat is how often a consumer pings the transaction of a batch whose
+// messages are out: at most every 5s, and at least four times within
+// AckDeadline.
+func (c *consumer) heartbeat() time.Duration {
+	return min(5*time.Second, c.cfg.AckDeadline/4)
+}
+
+// watch ends the batch (calls cancel) when the subscription stops or a
+// ping of tx fails, and returns when batchCtx is done.
+//
+// A ping does not run under batchCtx: cancelling a statement aborts its
+// transaction, and a batch that ends during a ping must still delete its
+// acked rows. It runs under ctx, which ends only when a closing
+// subscription gives up on its consumers, with a timeout of one
+// heartbeat: a ping that takes that long finds a connection as good as
+// lost.
+func (c *consumer) watch(ctx, batchCtx context.Context, cancel context.CancelFunc, tx *sql.Tx) {
+	ticker := time.NewTicker(c.heartbeat())
+	defer ticker.Stop()
+	for {
+		select {
+		case <-c.stopping:
+			cancel()
+		case <-batchCtx.Done():
+			return
+		case <-ticker.C:
+			if err := c.ping(ctx, tx); err != nil {
+				c.logger.Error("Outbox batch lost its transaction; its messages are delivered again", err,
+					watermill.LogFields{"topic": c.topic})
+				cancel()
+			}
+		}
+	}
+}
+
+func (c *consumer) ping(ctx context.Context, tx *sql.Tx) error {
+	ctx, cancel := context.WithTimeout(ctx, c.heartbeat())
+	defer cancel()
+	_, err := tx.ExecContext(ctx, `SELECT 1`)
+	return err
 }
 
 // handOut gives msg a context of its own, cancelled when the batch ends,

@@ -314,7 +314,7 @@ func TestSubscriberCrashHandsTheBatchBack(t *testing.T) {
 	}
 	msgs := subscribe(t, crashing, topic)
 	receive(t, msgs).Ack()
-	receive(t, msgs) // in flight
+	inFlight := receive(t, msgs)
 
 	var killed int
 	err := db.QueryRowContext(t.Context(), `
@@ -323,6 +323,18 @@ func TestSubscriberCrashHandsTheBatchBack(t *testing.T) {
 		  AND state = 'idle in transaction'`).Scan(&killed)
 	if err != nil || killed != 1 {
 		t.Fatalf("terminate the consumer's backend: killed %d, %v; want 1", killed, err)
+	}
+	// The consumer finds its transaction gone at its next heartbeat, long
+	// before the ack deadline, and ends the batch: the handler stops
+	// working on a message that others may be handling by now.
+	start := time.Now()
+	select {
+	case <-inFlight.Context().Done():
+		if elapsed := time.Since(start); elapsed >= DefaultAckDeadline/2 {
+			t.Errorf("batch ended %s after its connection died, not at a heartbeat", elapsed)
+		}
+	case <-time.After(waitTimeout):
+		t.Fatalf("context of the message in flight not cancelled within %s of its connection dying", waitTimeout)
 	}
 
 	// Well before the crashed consumer's ack deadline.
@@ -337,6 +349,30 @@ func TestSubscriberCrashHandsTheBatchBack(t *testing.T) {
 		t.Errorf("got payloads %v, want the 3 messages of the batch", seen)
 	}
 	eventually(t, depthIs(t, crashing, topic, 0))
+}
+
+// A nacked message waiting for its resend when the subscriber closes is
+// not handed out again, and the close does not wait out the resend.
+func TestSubscriberCloseDuringResend(t *testing.T) {
+	t.Parallel()
+	const resend = 10 * time.Second
+	tr := newTestTransport(t, Config{Consumers: 1, ResendInterval: resend})
+	topic := newTopic()
+	publish(t, tr, topic, "nacked")
+	msgs := subscribe(t, tr, topic)
+	receive(t, msgs).Nack()
+
+	start := time.Now()
+	if err := tr.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if elapsed := time.Since(start); elapsed >= resend/2 {
+		t.Errorf("Close took %s: it waited for the resend (%s)", elapsed, resend)
+	}
+	waitClosed(t, msgs)
+	if n, err := tr.Depth(t.Context(), topic); err != nil || n != 1 {
+		t.Errorf("Depth after Close = %d, %v; want 1, the nacked message kept", n, err)
+	}
 }
 
 func TestSubscriberDeliversMalformedRowsFlagged(t *testing.T) {
