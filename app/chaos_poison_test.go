@@ -200,14 +200,21 @@ const maxDeliveries = 3
 // workers restarted whenever they die, as a supervisor would: the event
 // must be quarantined to failed_events as retries_exhausted after at most
 // EVENTFLOW_MAX_DELIVERIES deliveries, counted durably (in the stream's
-// pending entries, across the crashes), and every other event processed.
+// pending entries on Redis, in eventflow_outbox_deliveries on the outbox,
+// across the crashes), and every other event processed.
 //
 // Metrics: crashed workers take their counters with them, so only the dead
 // letter is compared, against the workers alive at the end (the one that
 // quarantined it does not crash).
 func TestChaosCrashingPoison(t *testing.T) {
+	for _, tr := range []string{TransportRedis, TransportPostgres} {
+		t.Run(tr, func(t *testing.T) { crashingPoison(t, tr) })
+	}
+}
+
+func crashingPoison(t *testing.T, transport string) {
 	const workers = 2
-	cfg := chaosConfig(t, TransportRedis)
+	cfg := chaosConfig(t, transport)
 	db := judgeDB(t, cfg)
 	f := newFleet(t, cfg, "api", workers, fmt.Sprintf("EVENTFLOW_MAX_DELIVERIES=%d", maxDeliveries))
 	crashes := f.supervise()

@@ -40,6 +40,8 @@ func openTransport(cfg Config, st store.Store, logger watermill.LoggerAdapter) (
 			Consumers:   cfg.WorkerConcurrency,
 			BatchSize:   cfg.PostgresReadBatch,
 			AckDeadline: cfg.RedeliveryIdle,
+			// Only the quarantine reads the counts.
+			SkipDeliveryCounts: cfg.MaxDeliveries == 0,
 		}, logger)
 		if err != nil {
 			return nil, fmt.Errorf("postgres transport: %w", err)

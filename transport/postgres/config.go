@@ -80,6 +80,13 @@ type Config struct {
 	// message to the handler again; it keeps the row locked meanwhile.
 	// Default DefaultResendInterval.
 	ResendInterval time.Duration
+	// SkipDeliveryCounts turns off counting deliveries
+	// (eventflow_outbox_deliveries): messages then never carry
+	// transport.DeliveriesMetadataKey, and rows delivered before come back
+	// in whole batches. Counting costs one record per batch, about 8 % of
+	// the outbox's processing rate (BENCHMARKS.md); eventflow skips it
+	// when EVENTFLOW_MAX_DELIVERIES is 0, since nothing reads the counts.
+	SkipDeliveryCounts bool
 }
 
 func (c *Config) setDefaults() {

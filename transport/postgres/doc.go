@@ -70,7 +70,12 @@
 //   - A process dies or loses its connection: Postgres rolls back its
 //     transactions, and the rows of its batches, acked or not, are
 //     delivered again. At most Consumers × BatchSize messages per process
-//     come twice. A consumer whose process lives on finds its
+//     come twice. Each batch was recorded in eventflow_outbox_deliveries
+//     before it went out (unless Config.SkipDeliveryCounts), so those
+//     messages carry transport.DeliveriesMetadataKey when they come
+//     again, for the handler to quarantine a message that crashes every
+//     worker it reaches, and they come one at a time, so that the
+//     innocent ones do not share the guilty one's crashes. A consumer whose process lives on finds its
 //     transaction gone at its next heartbeat (it pings the transaction
 //     every 5s, or four times within AckDeadline, while a batch is out)
 //     and ends the batch there, cancelling the contexts of its messages,

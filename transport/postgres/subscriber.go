@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"sync"
 	"time"
 
@@ -13,6 +14,8 @@ import (
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/lib/pq"
+
+	"github.com/eventflow/eventflow/transport"
 )
 
 // ErrClosed is returned by Subscribe, Publish and PublishTx after Close.
@@ -169,10 +172,8 @@ func jitter(d time.Duration) time.Duration {
 
 // sleep waits d and reports whether the subscription is still running.
 func (c *consumer) sleep(d time.Duration) bool {
-	select {
-	case <-c.stopping:
+	if c.stopped() {
 		return false
-	default:
 	}
 	if d <= 0 {
 		return true
@@ -202,16 +203,167 @@ func (c *consumer) batch(ctx context.Context) (int, error) {
 	if err != nil || len(rows) == 0 {
 		return 0, err
 	}
-	acked := c.deliver(ctx, tx, rows)
-	if len(acked) > 0 {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM `+outboxTable+` WHERE "offset" = ANY($1)`, pq.Array(acked)); err != nil {
-			return len(rows), fmt.Errorf("delete %d acked rows: %w", len(acked), err)
-		}
+	rec, err := c.record(ctx, rows)
+	if err != nil {
+		return len(rows), err
+	}
+	acked, unacked := c.deliver(ctx, tx, rows[:rec.handedOut])
+	if err := c.settle(ctx, tx, rec, acked, unacked); err != nil {
+		return len(rows), err
 	}
 	if err := tx.Commit(); err != nil {
 		return len(rows), fmt.Errorf("commit %d acked rows: %w", len(acked), err)
 	}
 	return len(rows), nil
+}
+
+// deliveriesTable records the batches handed out and not settled yet;
+// migration 00005_outbox_deliveries.sql creates it.
+const deliveriesTable = "eventflow_outbox_deliveries"
+
+// delivery is the record of one batch in deliveriesTable.
+type delivery struct {
+	// id is the record's, 0 when deliveries are not counted.
+	id int64
+	// handedOut is how many rows of the batch, from the first, go out.
+	handedOut int
+	// redelivered tells whether a row of the batch was delivered before.
+	redelivered bool
+}
+
+// record writes down that the batch is about to be handed out, in a
+// statement of its own on another connection, committed before the batch
+// goes out: the batch's transaction, which a worker's crash rolls back,
+// cannot hold it. How many times a row was delivered is how many records
+// name it; a settled batch deletes its record (see settle), so the records
+// left are those of batches in flight and of batches whose worker crashed
+// or hung. A message whose row was delivered before carries its count in
+// transport.DeliveriesMetadataKey, and the process handler quarantines it
+// above EVENTFLOW_MAX_DELIVERIES.
+//
+// A row delivered before and never acked was in flight when a worker
+// crashed or hung: perhaps because of it, perhaps beside the message that
+// caused it. So that the innocent ones do not gain a delivery at every
+// crash of the guilty one and end up quarantined with it, such rows are
+// handed out one at a time: the batch goes out up to its first such row,
+// or that row alone when it comes first, and the rest stays locked, not
+// handed out, until the batch ends. (The Redis transport claims such
+// entries one at a time for the same reason.)
+//
+// The record is committed without waiting for the WAL flush
+// (synchronous_commit off for its statement's own transaction), and the
+// table is unlogged: what it must survive is a worker's crash, not
+// Postgres's.
+func (c *consumer) record(ctx context.Context, rows []wsql.Row) (delivery, error) {
+	if c.cfg.SkipDeliveryCounts {
+		return delivery{handedOut: len(rows)}, nil
+	}
+	offsets := make([]int64, len(rows))
+	for i, r := range rows {
+		offsets[i] = r.Offset
+	}
+	// prior reads the records as they were before this statement's insert.
+	res, err := c.cfg.DB.QueryContext(ctx, `
+		WITH async AS (SELECT set_config('synchronous_commit', 'off', true)),
+		prior AS (
+			SELECT o, count(*) AS n
+			FROM `+deliveriesTable+`, unnest(offsets) AS o
+			WHERE offsets && $1::bigint[] AND o = ANY ($1::bigint[])
+			GROUP BY o),
+		batch AS (INSERT INTO `+deliveriesTable+` (offsets) SELECT $1::bigint[] FROM async RETURNING id)
+		SELECT batch.id, prior.o, prior.n FROM batch LEFT JOIN prior ON true`, pq.Array(offsets))
+	if err != nil {
+		return delivery{}, fmt.Errorf("record the delivery of %d rows: %w", len(rows), err)
+	}
+	defer func() { _ = res.Close() }()
+	rec := delivery{handedOut: len(rows)}
+	before := make(map[int64]int)
+	for res.Next() {
+		var offset, n sql.NullInt64
+		if err := res.Scan(&rec.id, &offset, &n); err != nil {
+			return delivery{}, fmt.Errorf("record the delivery: %w", err)
+		}
+		if offset.Valid {
+			before[offset.Int64] = int(n.Int64)
+		}
+	}
+	if err := res.Err(); err != nil {
+		return delivery{}, fmt.Errorf("record the delivery: %w", err)
+	}
+	if len(before) == 0 {
+		return rec, nil
+	}
+
+	rec.redelivered = true
+	for i, r := range rows {
+		if before[r.Offset] > 0 {
+			rec.handedOut = max(i, 1)
+			break
+		}
+	}
+	for _, r := range rows[:rec.handedOut] {
+		if n := before[r.Offset]; n > 0 {
+			r.Msg.Metadata.Set(transport.DeliveriesMetadataKey, strconv.Itoa(n+1))
+		}
+	}
+	if rec.handedOut < len(rows) {
+		_, err := c.cfg.DB.ExecContext(ctx, `UPDATE `+deliveriesTable+` SET offsets = $2 WHERE id = $1`,
+			rec.id, pq.Array(offsets[:rec.handedOut]))
+		if err != nil {
+			return delivery{}, fmt.Errorf("record the delivery of %d rows: %w", rec.handedOut, err)
+		}
+	}
+	return rec, nil
+}
+
+// settle deletes the acked rows of the batch and the deliveries that no
+// longer count, in the batch's transaction: they go with the rows' delete
+// or not at all.
+//
+// The batch's own record goes when every message was acked, and also
+// when a close cut the batch short: a close (a deploy, say) says nothing
+// against the messages it interrupts, so their delivery does not count
+// and they come back as a batch, not one at a time. A batch that ended at
+// its AckDeadline keeps its record for the rows not acked. Rows acked in a
+// batch that redelivered them are struck from the records of the earlier
+// batches that named them.
+func (c *consumer) settle(ctx context.Context, tx *sql.Tx, rec delivery, acked, unacked []int64) error {
+	if rec.id == 0 {
+		if len(acked) == 0 {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM `+outboxTable+` WHERE "offset" = ANY ($1)`, pq.Array(acked)); err != nil {
+			return fmt.Errorf("delete %d acked rows: %w", len(acked), err)
+		}
+		return nil
+	}
+	var keep []int64
+	if !c.stopped() {
+		keep = unacked
+	}
+	q := `DELETE FROM ` + deliveriesTable + ` WHERE id = $2`
+	if len(keep) > 0 {
+		q = `UPDATE ` + deliveriesTable + ` SET offsets = $3 WHERE id = $2`
+	}
+	args := []any{pq.Array(acked), rec.id}
+	if len(keep) > 0 {
+		args = append(args, pq.Array(keep))
+	}
+	if _, err := tx.ExecContext(ctx, `WITH acked AS (DELETE FROM `+outboxTable+` WHERE "offset" = ANY ($1)) `+q, args...); err != nil {
+		return fmt.Errorf("delete %d acked rows: %w", len(acked), err)
+	}
+	if !rec.redelivered || len(acked) == 0 {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `
+		UPDATE `+deliveriesTable+` SET offsets = ARRAY(SELECT x FROM unnest(offsets) AS x WHERE x <> ALL ($1))
+		WHERE offsets && $1 AND id <> $2`, pq.Array(acked), rec.id); err != nil {
+		return fmt.Errorf("strike %d acked rows from earlier deliveries: %w", len(acked), err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM `+deliveriesTable+` WHERE offsets = '{}'`); err != nil {
+		return fmt.Errorf("delete the emptied deliveries: %w", err)
+	}
+	return nil
 }
 
 // lock selects and locks the next batch (schemaAdapter.SelectQuery) and
@@ -243,7 +395,8 @@ func (c *consumer) lock(ctx context.Context, tx *sql.Tx) ([]wsql.Row, error) {
 // deliver hands every message of the batch out, in the order of the rows,
 // without waiting for one ack before the next message: the handler has
 // the whole batch in flight, and its group commits share a batch's rows.
-// It returns the offsets of the messages acked before the batch ended:
+// It returns the offsets of the messages acked before the batch ended, and
+// of the others (in flight, waiting for a resend, or not handed out):
 // when every message is acked, when AckDeadline has passed since the
 // batch was locked, when the subscription stops, or when the batch's
 // transaction is found dead. The contexts of the messages still in
@@ -258,7 +411,7 @@ func (c *consumer) lock(ctx context.Context, tx *sql.Tx) ([]wsql.Row, error) {
 // may be handling them already, and nothing acked can be deleted any
 // more; going on would only hand out resends and make handlers wait for
 // nothing until AckDeadline.
-func (c *consumer) deliver(ctx context.Context, tx *sql.Tx, rows []wsql.Row) []int64 {
+func (c *consumer) deliver(ctx context.Context, tx *sql.Tx, rows []wsql.Row) (offsets, others []int64) {
 	batchCtx, cancel := context.WithTimeout(ctx, c.cfg.AckDeadline)
 	defer cancel()
 	watched := make(chan struct{})
@@ -283,13 +436,24 @@ func (c *consumer) deliver(ctx context.Context, tx *sql.Tx, rows []wsql.Row) []i
 	}
 	waiting.Wait()
 
-	offsets := make([]int64, 0, len(rows))
 	for i, ok := range acked {
 		if ok {
 			offsets = append(offsets, rows[i].Offset)
+		} else {
+			others = append(others, rows[i].Offset)
 		}
 	}
-	return offsets
+	return offsets, others
+}
+
+// stopped reports whether the subscription is stopping.
+func (c *consumer) stopped() bool {
+	select {
+	case <-c.stopping:
+		return true
+	default:
+		return false
+	}
 }
 
 // heartbeat is how often a consumer pings the transaction of a batch whose

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/google/uuid"
 
 	"github.com/eventflow/eventflow/transport"
 )
@@ -213,6 +214,143 @@ func TestSubscriberDeletesOnlyTheAckedRows(t *testing.T) {
 	}
 	got.Ack()
 	eventually(t, depthIs(t, tr, topic, 0))
+}
+
+// Every delivery that ends without an ack counts, durably: the message
+// carries the count from its second delivery on, for the process handler
+// to quarantine it, and the ack deletes the count with the row.
+func TestSubscriberCountsDeliveries(t *testing.T) {
+	t.Parallel()
+	db := newDB(t, testPoolSize)
+	tr := newTestTransport(t, Config{DB: db, Consumers: 1, AckDeadline: 200 * time.Millisecond, PollInterval: 10 * time.Millisecond})
+	topic := newTopic()
+	sent := publish(t, tr, topic, "never acked in time")
+	msgs := subscribe(t, tr, topic)
+
+	for want := 1; want <= 3; want++ {
+		got := receive(t, msgs)
+		if got.UUID != sent.UUID {
+			t.Fatalf("delivery %d: got %s, want %s", want, got.UUID, sent.UUID)
+		}
+		wantKey := ""
+		if want > 1 {
+			wantKey = fmt.Sprint(want)
+		}
+		if n := got.Metadata.Get(transport.DeliveriesMetadataKey); n != wantKey {
+			t.Errorf("delivery %d: %s = %q, want %q", want, transport.DeliveriesMetadataKey, n, wantKey)
+		}
+		if want == 3 {
+			got.Ack()
+		}
+	}
+	eventually(t, depthIs(t, tr, topic, 0))
+	var counts int
+	if err := db.QueryRowContext(t.Context(), `SELECT count(*) FROM eventflow_outbox_deliveries`).Scan(&counts); err != nil || counts != 0 {
+		t.Errorf("%d delivery counts left after the ack (%v), want 0", counts, err)
+	}
+}
+
+// With SkipDeliveryCounts nothing is recorded, and a redelivered message
+// carries no count.
+func TestSubscriberSkipDeliveryCounts(t *testing.T) {
+	t.Parallel()
+	db := newDB(t, testPoolSize)
+	tr := newTestTransport(t, Config{DB: db, Consumers: 1, AckDeadline: 200 * time.Millisecond, PollInterval: 10 * time.Millisecond,
+		SkipDeliveryCounts: true})
+	topic := newTopic()
+	publish(t, tr, topic, "never acked in time")
+	msgs := subscribe(t, tr, topic)
+	receive(t, msgs)
+	got := receive(t, msgs)
+	if n := got.Metadata.Get(transport.DeliveriesMetadataKey); n != "" {
+		t.Errorf("second delivery carries %s %q, want none", transport.DeliveriesMetadataKey, n)
+	}
+	var records int
+	if err := db.QueryRowContext(t.Context(), `SELECT count(*) FROM eventflow_outbox_deliveries`).Scan(&records); err != nil || records != 0 {
+		t.Errorf("%d delivery records (%v), want 0", records, err)
+	}
+	got.Ack()
+	eventually(t, depthIs(t, tr, topic, 0))
+}
+
+// After a crash (here: a batch whose acks never came), the rows delivered
+// before come back one at a time, each alone in flight, so that the
+// innocent ones do not share every later crash with a guilty one; the
+// batch after them is whole again.
+func TestSubscriberHandsOutRedeliveriesOneAtATime(t *testing.T) {
+	t.Parallel()
+	const deadline = time.Second
+	tr := newTestTransport(t, Config{Consumers: 1, BatchSize: 10, AckDeadline: deadline, PollInterval: 10 * time.Millisecond})
+	topic := newTopic()
+	var sent []*message.Message
+	for i := range 3 {
+		sent = append(sent, publish(t, tr, topic, fmt.Sprint(i)))
+	}
+	msgs := subscribe(t, tr, topic)
+	for range sent {
+		receive(t, msgs) // and never acked: the batch ends at its deadline
+	}
+
+	for _, want := range sent {
+		got := receive(t, msgs)
+		if got.UUID != want.UUID || got.Metadata.Get(transport.DeliveriesMetadataKey) != "2" {
+			t.Errorf("got %s (deliveries %q), want %s delivered a second time", got.UUID,
+				got.Metadata.Get(transport.DeliveriesMetadataKey), want.UUID)
+		}
+		select {
+		case other := <-msgs:
+			t.Fatalf("%s handed out beside the redelivered %s", other.UUID, got.UUID)
+		case <-time.After(deadline / 3):
+		}
+		got.Ack()
+	}
+	// Fresh messages go out as a batch again. (Published in one statement,
+	// so that the consumer finds all three in one poll: it does not poll
+	// again before its batch ends.)
+	var fresh3 []*message.Message
+	for i := range 3 {
+		fresh3 = append(fresh3, message.NewMessage(uuid.NewString(), []byte(fmt.Sprint("fresh ", i))))
+	}
+	if err := tr.Publisher().Publish(topic, fresh3...); err != nil {
+		t.Fatalf("Publish: %v", err)
+	}
+	fresh := []*message.Message{receive(t, msgs), receive(t, msgs), receive(t, msgs)}
+	for _, m := range fresh {
+		if n := m.Metadata.Get(transport.DeliveriesMetadataKey); n != "" {
+			t.Errorf("fresh message %s has %s %q", m.UUID, transport.DeliveriesMetadataKey, n)
+		}
+		m.Ack()
+	}
+	eventually(t, depthIs(t, tr, topic, 0))
+}
+
+// A close says nothing against the messages it interrupts: their
+// delivery does not count, and they come back as a batch.
+func TestSubscriberCloseDoesNotCountTheBatch(t *testing.T) {
+	t.Parallel()
+	db := newDB(t, testPoolSize)
+	cfg := Config{DB: db, Consumers: 1, BatchSize: 10}
+	first := newTestTransport(t, cfg)
+	topic := newTopic()
+	for i := range 3 {
+		publish(t, first, topic, fmt.Sprint(i))
+	}
+	msgs := subscribe(t, first, topic)
+	receive(t, msgs)
+	receive(t, msgs)
+	if err := first.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+
+	msgs = subscribe(t, newTestTransport(t, cfg), topic)
+	batch := []*message.Message{receive(t, msgs), receive(t, msgs), receive(t, msgs)}
+	for _, m := range batch {
+		if n := m.Metadata.Get(transport.DeliveriesMetadataKey); n != "" {
+			t.Errorf("%s after a close has %s %q, want none", m.UUID, transport.DeliveriesMetadataKey, n)
+		}
+		m.Ack()
+	}
+	eventually(t, depthIs(t, first, topic, 0))
 }
 
 func TestJitter(t *testing.T) {
