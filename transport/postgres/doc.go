@@ -74,8 +74,10 @@
 //     before it went out (unless Config.SkipDeliveryCounts), so those
 //     messages carry transport.DeliveriesMetadataKey when they come
 //     again, for the handler to quarantine a message that crashes every
-//     worker it reaches, and they come one at a time, so that the
-//     innocent ones do not share the guilty one's crashes. A consumer whose process lives on finds its
+//     worker it reaches, and they come one at a time per process, so
+//     that the innocent ones do not share the guilty one's crashes. The
+//     first consumer of each subscription sweeps records left behind
+//     once a minute. A consumer whose process lives on finds its
 //     transaction gone at its next heartbeat (it pings the transaction
 //     every 5s, or four times within AckDeadline, while a batch is out)
 //     and ends the batch there, cancelling the contexts of its messages,

@@ -94,9 +94,11 @@ func (s *subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 	// closeGrace. Values of ctx stay visible in the messages' contexts.
 	runCtx, runCancel := context.WithCancel(context.WithoutCancel(ctx))
 	out := make(chan *message.Message)
+	redelivering := make(chan struct{}, 1)
 	var consumers sync.WaitGroup
 	for i := range s.cfg.Consumers {
-		c := &consumer{cfg: s.cfg, schema: s.schema, logger: s.logger, topic: topic, out: out, stopping: sub.stopping}
+		c := &consumer{cfg: s.cfg, schema: s.schema, logger: s.logger, topic: topic, out: out, stopping: sub.stopping,
+			redelivering: redelivering, sweeps: i == 0 && !s.cfg.SkipDeliveryCounts}
 		// Started apart, so that idle consumers poll at different times.
 		start := time.Duration(i) * s.cfg.PollInterval / time.Duration(s.cfg.Consumers)
 		consumers.Go(func() { c.run(runCtx, start) })
@@ -139,6 +141,13 @@ type consumer struct {
 	topic    string
 	out      chan<- *message.Message
 	stopping <-chan struct{}
+	// redelivering is the subscription's one token for handing out a
+	// row delivered before (see record): one such row in flight per
+	// process.
+	redelivering chan struct{}
+	// sweeps tells whether this consumer sweeps the delivery records
+	// (see sweep): the first of each subscription does.
+	sweeps bool
 }
 
 // run handles batches until the subscription stops. A batch that found
@@ -147,7 +156,14 @@ type consumer struct {
 // failed one by retryInterval.
 func (c *consumer) run(ctx context.Context, start time.Duration) {
 	wait := start
+	var swept time.Time
 	for c.sleep(wait) {
+		if c.sweeps && time.Since(swept) >= sweepEvery {
+			swept = time.Now()
+			if err := c.sweep(ctx); err != nil {
+				c.logger.Error("Sweeping the outbox's delivery records failed", err, watermill.LogFields{"topic": c.topic})
+			}
+		}
 		n, err := c.batch(ctx)
 		switch {
 		case err != nil:
@@ -207,6 +223,15 @@ func (c *consumer) batch(ctx context.Context) (int, error) {
 	if err != nil {
 		return len(rows), err
 	}
+	if rec.token {
+		defer func() { <-c.redelivering }()
+	}
+	if rec.handedOut == 0 {
+		// Another consumer of this process is handing out a row delivered
+		// before, and this batch starts with one: leave the batch, and poll
+		// again after the usual wait.
+		return 0, nil
+	}
 	acked, unacked := c.deliver(ctx, tx, rows[:rec.handedOut])
 	if err := c.settle(ctx, tx, rec, acked, unacked); err != nil {
 		return len(rows), err
@@ -227,8 +252,9 @@ type delivery struct {
 	id int64
 	// handedOut is how many rows of the batch, from the first, go out.
 	handedOut int
-	// redelivered tells whether a row of the batch was delivered before.
-	redelivered bool
+	// token tells whether the batch holds the subscription's redelivery
+	// token, to give back when it ends.
+	token bool
 }
 
 // record writes down that the batch is about to be handed out, in a
@@ -245,24 +271,35 @@ type delivery struct {
 // crashed or hung: perhaps because of it, perhaps beside the message that
 // caused it. So that the innocent ones do not gain a delivery at every
 // crash of the guilty one and end up quarantined with it, such rows are
-// handed out one at a time: the batch goes out up to its first such row,
-// or that row alone when it comes first, and the rest stays locked, not
-// handed out, until the batch ends. (The Redis transport claims such
-// entries one at a time for the same reason.)
+// handed out one at a time per process: the batch goes out up to its
+// first such row; when that row comes first, it goes out alone, and only
+// if no other consumer of the subscription has one out (the token);
+// otherwise nothing goes out (handedOut 0). The rest of the batch stays
+// locked, not handed out, until the batch ends. Only what goes out is
+// recorded. (The Redis transport claims such entries one at a time for
+// the same reason.)
 //
 // The record is committed without waiting for the WAL flush
 // (synchronous_commit off for its statement's own transaction), and the
 // table is unlogged: what it must survive is a worker's crash, not
 // Postgres's.
 func (c *consumer) record(ctx context.Context, rows []wsql.Row) (delivery, error) {
+	rec := delivery{handedOut: len(rows)}
 	if c.cfg.SkipDeliveryCounts {
-		return delivery{handedOut: len(rows)}, nil
+		return rec, nil
 	}
+	// A record is a write on another connection while this one holds the
+	// batch: bounded, so that a pool with no connection to spare fails
+	// the batch instead of holding it for good.
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.AckDeadline)
+	defer cancel()
 	offsets := make([]int64, len(rows))
 	for i, r := range rows {
 		offsets[i] = r.Offset
 	}
-	// prior reads the records as they were before this statement's insert.
+	// prior reads the records as they were before this statement, whose
+	// insert happens only when no row of the batch was delivered before:
+	// the common case takes one round trip.
 	res, err := c.cfg.DB.QueryContext(ctx, `
 		WITH async AS (SELECT set_config('synchronous_commit', 'off', true)),
 		prior AS (
@@ -270,19 +307,22 @@ func (c *consumer) record(ctx context.Context, rows []wsql.Row) (delivery, error
 			FROM `+deliveriesTable+`, unnest(offsets) AS o
 			WHERE offsets && $1::bigint[] AND o = ANY ($1::bigint[])
 			GROUP BY o),
-		batch AS (INSERT INTO `+deliveriesTable+` (offsets) SELECT $1::bigint[] FROM async RETURNING id)
-		SELECT batch.id, prior.o, prior.n FROM batch LEFT JOIN prior ON true`, pq.Array(offsets))
+		batch AS (
+			INSERT INTO `+deliveriesTable+` (offsets)
+			SELECT $1::bigint[] FROM async WHERE NOT EXISTS (SELECT FROM prior)
+			RETURNING id)
+		SELECT (SELECT id FROM batch), prior.o, prior.n FROM (SELECT) AS one LEFT JOIN prior ON true`, pq.Array(offsets))
 	if err != nil {
 		return delivery{}, fmt.Errorf("record the delivery of %d rows: %w", len(rows), err)
 	}
 	defer func() { _ = res.Close() }()
-	rec := delivery{handedOut: len(rows)}
 	before := make(map[int64]int)
 	for res.Next() {
-		var offset, n sql.NullInt64
-		if err := res.Scan(&rec.id, &offset, &n); err != nil {
+		var id, offset, n sql.NullInt64
+		if err := res.Scan(&id, &offset, &n); err != nil {
 			return delivery{}, fmt.Errorf("record the delivery: %w", err)
 		}
+		rec.id = id.Int64
 		if offset.Valid {
 			before[offset.Int64] = int(n.Int64)
 		}
@@ -291,29 +331,69 @@ func (c *consumer) record(ctx context.Context, rows []wsql.Row) (delivery, error
 		return delivery{}, fmt.Errorf("record the delivery: %w", err)
 	}
 	if len(before) == 0 {
+		if rec.id == 0 {
+			return delivery{}, errors.New("record the delivery: no record written")
+		}
 		return rec, nil
 	}
 
-	rec.redelivered = true
 	for i, r := range rows {
 		if before[r.Offset] > 0 {
-			rec.handedOut = max(i, 1)
+			rec.handedOut = i
 			break
 		}
 	}
-	for _, r := range rows[:rec.handedOut] {
-		if n := before[r.Offset]; n > 0 {
-			r.Msg.Metadata.Set(transport.DeliveriesMetadataKey, strconv.Itoa(n+1))
+	if rec.handedOut == 0 {
+		select {
+		case c.redelivering <- struct{}{}:
+			rec.token = true
+			rec.handedOut = 1
+			rows[0].Msg.Metadata.Set(transport.DeliveriesMetadataKey, strconv.Itoa(before[rows[0].Offset]+1))
+		default:
+			return rec, nil
 		}
 	}
-	if rec.handedOut < len(rows) {
-		_, err := c.cfg.DB.ExecContext(ctx, `UPDATE `+deliveriesTable+` SET offsets = $2 WHERE id = $1`,
-			rec.id, pq.Array(offsets[:rec.handedOut]))
-		if err != nil {
-			return delivery{}, fmt.Errorf("record the delivery of %d rows: %w", rec.handedOut, err)
+	err = c.cfg.DB.QueryRowContext(ctx, `
+		WITH async AS (SELECT set_config('synchronous_commit', 'off', true))
+		INSERT INTO `+deliveriesTable+` (offsets) SELECT $1::bigint[] FROM async RETURNING id`,
+		pq.Array(offsets[:rec.handedOut])).Scan(&rec.id)
+	if err != nil {
+		if rec.token {
+			<-c.redelivering
 		}
+		return delivery{}, fmt.Errorf("record the delivery of %d rows: %w", rec.handedOut, err)
 	}
 	return rec, nil
+}
+
+// sweepEvery is how often the first consumer of a subscription sweeps the
+// delivery records.
+const sweepEvery = time.Minute
+
+// sweep strikes from the delivery records the rows that have left the
+// outbox some other way than a batch that redelivered them: acked by a
+// worker that does not count deliveries (Config.SkipDeliveryCounts, or
+// EVENTFLOW_MAX_DELIVERIES=0 on part of a fleet), or deleted by hand. Only
+// records older than twice AckDeadline are looked at, whose batches have
+// ended; emptied records are deleted. The records are few (batches in
+// flight, and those of crashed workers), so this is cheap.
+func (c *consumer) sweep(ctx context.Context) error {
+	tx, err := c.cfg.DB.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback() }()
+	if _, err := tx.ExecContext(ctx, `
+		UPDATE `+deliveriesTable+` d
+		SET offsets = ARRAY(SELECT x FROM unnest(d.offsets) AS x
+		                    WHERE EXISTS (SELECT FROM `+outboxTable+` o WHERE o."offset" = x))
+		WHERE d.created_at < now() - $1 * interval '1 millisecond'`, (2 * c.cfg.AckDeadline).Milliseconds()); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM `+deliveriesTable+` WHERE offsets = '{}'`); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 // settle deletes the acked rows of the batch and the deliveries that no
@@ -321,12 +401,13 @@ func (c *consumer) record(ctx context.Context, rows []wsql.Row) (delivery, error
 // or not at all.
 //
 // The batch's own record goes when every message was acked, and also
-// when a close cut the batch short: a close (a deploy, say) says nothing
-// against the messages it interrupts, so their delivery does not count
-// and they come back as a batch, not one at a time. A batch that ended at
-// its AckDeadline keeps its record for the rows not acked. Rows acked in a
-// batch that redelivered them are struck from the records of the earlier
-// batches that named them.
+// when a close cut a batch of fresh rows short: a close (a deploy, say)
+// says nothing against the messages it interrupts, so their delivery does
+// not count and they come back as a batch, not one at a time. Otherwise
+// (AckDeadline passed, or a close cut short a row delivered before) the
+// record keeps the rows handed out and not acked. A row delivered before
+// and acked now is struck from the records of the earlier batches that
+// named it.
 func (c *consumer) settle(ctx context.Context, tx *sql.Tx, rec delivery, acked, unacked []int64) error {
 	if rec.id == 0 {
 		if len(acked) == 0 {
@@ -337,8 +418,11 @@ func (c *consumer) settle(ctx context.Context, tx *sql.Tx, rec delivery, acked, 
 		}
 		return nil
 	}
+	// A close drops the record of a fresh batch, but not of a row
+	// delivered before: a poison that hangs its worker until a liveness
+	// probe restarts it must still gain a delivery each time.
 	var keep []int64
-	if !c.stopped() {
+	if !c.stopped() || rec.token {
 		keep = unacked
 	}
 	q := `DELETE FROM ` + deliveriesTable + ` WHERE id = $2`
@@ -352,7 +436,7 @@ func (c *consumer) settle(ctx context.Context, tx *sql.Tx, rec delivery, acked, 
 	if _, err := tx.ExecContext(ctx, `WITH acked AS (DELETE FROM `+outboxTable+` WHERE "offset" = ANY ($1)) `+q, args...); err != nil {
 		return fmt.Errorf("delete %d acked rows: %w", len(acked), err)
 	}
-	if !rec.redelivered || len(acked) == 0 {
+	if !rec.token || len(acked) == 0 {
 		return nil
 	}
 	if _, err := tx.ExecContext(ctx, `
@@ -396,7 +480,8 @@ func (c *consumer) lock(ctx context.Context, tx *sql.Tx) ([]wsql.Row, error) {
 // without waiting for one ack before the next message: the handler has
 // the whole batch in flight, and its group commits share a batch's rows.
 // It returns the offsets of the messages acked before the batch ended, and
-// of the others (in flight, waiting for a resend, or not handed out):
+// of the others handed out (in flight, or waiting for a resend); rows not
+// handed out at all are in neither. The batch ends
 // when every message is acked, when AckDeadline has passed since the
 // batch was locked, when the subscription stops, or when the batch's
 // transaction is found dead. The contexts of the messages still in
@@ -424,19 +509,21 @@ func (c *consumer) deliver(ctx context.Context, tx *sql.Tx, rows []wsql.Row) (of
 	defer cancel()
 
 	acked := make([]bool, len(rows))
+	sent := 0
 	var waiting sync.WaitGroup
 	for i, r := range rows {
 		msg, done := c.handOut(batchCtx, r.Msg)
 		if msg == nil {
 			break // the batch ended before every message went out
 		}
+		sent++
 		waiting.Go(func() {
 			acked[i] = c.await(batchCtx, msg, done)
 		})
 	}
 	waiting.Wait()
 
-	for i, ok := range acked {
+	for i, ok := range acked[:sent] {
 		if ok {
 			offsets = append(offsets, rows[i].Offset)
 		} else {

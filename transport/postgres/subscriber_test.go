@@ -273,30 +273,32 @@ func TestSubscriberSkipDeliveryCounts(t *testing.T) {
 	eventually(t, depthIs(t, tr, topic, 0))
 }
 
-// After a crash (here: a batch whose acks never came), the rows delivered
-// before come back one at a time, each alone in flight, so that the
-// innocent ones do not share every later crash with a guilty one; the
-// batch after them is whole again.
+// After a crash (here: batches whose acks never came), the rows delivered
+// before come back one at a time per process, each alone in flight, even
+// with several consumers, so that the innocent ones do not share every
+// later crash with a guilty one; the batch after them is whole again.
 func TestSubscriberHandsOutRedeliveriesOneAtATime(t *testing.T) {
 	t.Parallel()
 	const deadline = time.Second
-	tr := newTestTransport(t, Config{Consumers: 1, BatchSize: 10, AckDeadline: deadline, PollInterval: 10 * time.Millisecond})
+	db := newDB(t, testPoolSize)
+	tr := newTestTransport(t, Config{DB: db, Consumers: 2, BatchSize: 2, AckDeadline: deadline, PollInterval: 10 * time.Millisecond})
 	topic := newTopic()
-	var sent []*message.Message
-	for i := range 3 {
-		sent = append(sent, publish(t, tr, topic, fmt.Sprint(i)))
+	sent := map[string]bool{}
+	for i := range 4 {
+		sent[publish(t, tr, topic, fmt.Sprint(i)).UUID] = true
 	}
 	msgs := subscribe(t, tr, topic)
-	for range sent {
-		receive(t, msgs) // and never acked: the batch ends at its deadline
+	for range 4 {
+		receive(t, msgs) // and never acked: both batches end at their deadline
 	}
 
-	for _, want := range sent {
+	for range 4 {
 		got := receive(t, msgs)
-		if got.UUID != want.UUID || got.Metadata.Get(transport.DeliveriesMetadataKey) != "2" {
-			t.Errorf("got %s (deliveries %q), want %s delivered a second time", got.UUID,
-				got.Metadata.Get(transport.DeliveriesMetadataKey), want.UUID)
+		if !sent[got.UUID] || got.Metadata.Get(transport.DeliveriesMetadataKey) != "2" {
+			t.Errorf("got %s (deliveries %q), want one of the 4 delivered a second time", got.UUID,
+				got.Metadata.Get(transport.DeliveriesMetadataKey))
 		}
+		delete(sent, got.UUID)
 		select {
 		case other := <-msgs:
 			t.Fatalf("%s handed out beside the redelivered %s", other.UUID, got.UUID)
@@ -305,16 +307,15 @@ func TestSubscriberHandsOutRedeliveriesOneAtATime(t *testing.T) {
 		got.Ack()
 	}
 	// Fresh messages go out as a batch again. (Published in one statement,
-	// so that the consumer finds all three in one poll: it does not poll
-	// again before its batch ends.)
-	var fresh3 []*message.Message
-	for i := range 3 {
-		fresh3 = append(fresh3, message.NewMessage(uuid.NewString(), []byte(fmt.Sprint("fresh ", i))))
+	// so that one consumer finds both in one poll.)
+	var fresh2 []*message.Message
+	for i := range 2 {
+		fresh2 = append(fresh2, message.NewMessage(uuid.NewString(), []byte(fmt.Sprint("fresh ", i))))
 	}
-	if err := tr.Publisher().Publish(topic, fresh3...); err != nil {
+	if err := tr.Publisher().Publish(topic, fresh2...); err != nil {
 		t.Fatalf("Publish: %v", err)
 	}
-	fresh := []*message.Message{receive(t, msgs), receive(t, msgs), receive(t, msgs)}
+	fresh := []*message.Message{receive(t, msgs), receive(t, msgs)}
 	for _, m := range fresh {
 		if n := m.Metadata.Get(transport.DeliveriesMetadataKey); n != "" {
 			t.Errorf("fresh message %s has %s %q", m.UUID, transport.DeliveriesMetadataKey, n)
@@ -322,6 +323,11 @@ func TestSubscriberHandsOutRedeliveriesOneAtATime(t *testing.T) {
 		m.Ack()
 	}
 	eventually(t, depthIs(t, tr, topic, 0))
+	eventually(t, func() (bool, string) {
+		var records int
+		err := db.QueryRowContext(t.Context(), `SELECT count(*) FROM eventflow_outbox_deliveries`).Scan(&records)
+		return err == nil && records == 0, fmt.Sprintf("%d delivery records left (%v), want 0", records, err)
+	})
 }
 
 // A close says nothing against the messages it interrupts: their
@@ -618,5 +624,55 @@ func TestSubscriberInvalidTopic(t *testing.T) {
 	// The failed subscription is gone: Close does not wait for it.
 	if err := tr.Close(); err != nil {
 		t.Errorf("Close: %v", err)
+	}
+}
+
+// sweep strikes the rows that left the outbox from the old records and
+// deletes the records it empties; records of batches that may still be
+// out are left alone.
+func TestSweepDeliveryRecords(t *testing.T) {
+	t.Parallel()
+	db := newDB(t, testPoolSize)
+	tr := newTestTransport(t, Config{DB: db})
+	topic := newTopic()
+	publish(t, tr, topic, "still queued")
+	var kept int64
+	if err := db.QueryRowContext(t.Context(), `SELECT "offset" FROM eventflow_outbox`).Scan(&kept); err != nil {
+		t.Fatal(err)
+	}
+	const gone = 1 << 40
+	for _, r := range []struct {
+		offsets string
+		age     string
+	}{
+		{fmt.Sprintf("{%d}", gone), "1 hour"},          // deleted
+		{fmt.Sprintf("{%d,%d}", kept, gone), "1 hour"}, // shrunk
+		{fmt.Sprintf("{%d}", gone), "0 seconds"},       // too young: left
+	} {
+		if _, err := db.ExecContext(t.Context(), `INSERT INTO eventflow_outbox_deliveries (offsets, created_at) VALUES ($1, now() - $2::interval)`,
+			r.offsets, r.age); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := &consumer{cfg: Config{DB: db, AckDeadline: time.Minute}}
+	if err := c.sweep(t.Context()); err != nil {
+		t.Fatalf("sweep: %v", err)
+	}
+	rows, err := db.QueryContext(t.Context(), `SELECT offsets::text FROM eventflow_outbox_deliveries ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = rows.Close() }()
+	var got []string
+	for rows.Next() {
+		var o string
+		if err := rows.Scan(&o); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, o)
+	}
+	want := []string{fmt.Sprintf("{%d}", kept), fmt.Sprintf("{%d}", gone)}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("records after the sweep %v, want %v", got, want)
 	}
 }
