@@ -83,8 +83,8 @@ type Config struct {
 	// SkipDeliveryCounts turns off counting deliveries
 	// (eventflow_outbox_deliveries): messages then never carry
 	// transport.DeliveriesMetadataKey, and rows delivered before come back
-	// in whole batches. Counting costs one record per batch, about 8 % of
-	// the outbox's processing rate (BENCHMARKS.md); eventflow skips it
+	// in whole batches. Counting costs one record per batch, 7–11 % of the
+	// outbox's processing rate (BENCHMARKS.md); eventflow skips it
 	// when EVENTFLOW_MAX_DELIVERIES is 0, since nothing reads the counts.
 	SkipDeliveryCounts bool
 }
