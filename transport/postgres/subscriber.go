@@ -246,6 +246,10 @@ func (c *consumer) batch(ctx context.Context) (int, error) {
 // migration 00005_outbox_deliveries.sql creates it.
 const deliveriesTable = "eventflow_outbox_deliveries"
 
+// asyncCommit starts a statement whose own transaction commits without
+// waiting for the WAL flush: SELECT from async in it so that it runs.
+const asyncCommit = `WITH async AS (SELECT set_config('synchronous_commit', 'off', true))`
+
 // delivery is the record of one batch in deliveriesTable.
 type delivery struct {
 	// id is the record's, 0 when deliveries are not counted.
@@ -301,7 +305,7 @@ func (c *consumer) record(ctx context.Context, rows []wsql.Row) (delivery, error
 	// insert happens only when no row of the batch was delivered before:
 	// the common case takes one round trip.
 	res, err := c.cfg.DB.QueryContext(ctx, `
-		WITH async AS (SELECT set_config('synchronous_commit', 'off', true)),
+		`+asyncCommit+`,
 		prior AS (
 			SELECT o, count(*) AS n
 			FROM `+deliveriesTable+`, unnest(offsets) AS o
@@ -354,7 +358,7 @@ func (c *consumer) record(ctx context.Context, rows []wsql.Row) (delivery, error
 		}
 	}
 	err = c.cfg.DB.QueryRowContext(ctx, `
-		WITH async AS (SELECT set_config('synchronous_commit', 'off', true))
+		`+asyncCommit+`
 		INSERT INTO `+deliveriesTable+` (offsets) SELECT $1::bigint[] FROM async RETURNING id`,
 		pq.Array(offsets[:rec.handedOut])).Scan(&rec.id)
 	if err != nil {
@@ -390,7 +394,7 @@ func (c *consumer) sweep(ctx context.Context) error {
 		WHERE d.created_at < now() - $1 * interval '1 millisecond'`, (2 * c.cfg.AckDeadline).Milliseconds()); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM `+deliveriesTable+` WHERE offsets = '{}'`); err != nil {
+	if err := deleteEmptyRecords(ctx, tx); err != nil {
 		return err
 	}
 	return tx.Commit()
@@ -425,13 +429,9 @@ func (c *consumer) settle(ctx context.Context, tx *sql.Tx, rec delivery, acked, 
 	if !c.stopped() || rec.token {
 		keep = unacked
 	}
-	q := `DELETE FROM ` + deliveriesTable + ` WHERE id = $2`
+	q, args := `DELETE FROM `+deliveriesTable+` WHERE id = $2`, []any{pq.Array(acked), rec.id}
 	if len(keep) > 0 {
-		q = `UPDATE ` + deliveriesTable + ` SET offsets = $3 WHERE id = $2`
-	}
-	args := []any{pq.Array(acked), rec.id}
-	if len(keep) > 0 {
-		args = append(args, pq.Array(keep))
+		q, args = `UPDATE `+deliveriesTable+` SET offsets = $3 WHERE id = $2`, append(args, pq.Array(keep))
 	}
 	if _, err := tx.ExecContext(ctx, `WITH acked AS (DELETE FROM `+outboxTable+` WHERE "offset" = ANY ($1)) `+q, args...); err != nil {
 		return fmt.Errorf("delete %d acked rows: %w", len(acked), err)
@@ -444,8 +444,14 @@ func (c *consumer) settle(ctx context.Context, tx *sql.Tx, rec delivery, acked, 
 		WHERE offsets && $1 AND id <> $2`, pq.Array(acked), rec.id); err != nil {
 		return fmt.Errorf("strike %d acked rows from earlier deliveries: %w", len(acked), err)
 	}
+	return deleteEmptyRecords(ctx, tx)
+}
+
+// deleteEmptyRecords deletes the delivery records that rows were struck
+// from until none was left.
+func deleteEmptyRecords(ctx context.Context, tx *sql.Tx) error {
 	if _, err := tx.ExecContext(ctx, `DELETE FROM `+deliveriesTable+` WHERE offsets = '{}'`); err != nil {
-		return fmt.Errorf("delete the emptied deliveries: %w", err)
+		return fmt.Errorf("delete the emptied delivery records: %w", err)
 	}
 	return nil
 }
